@@ -1,0 +1,2 @@
+// PLACEHOLDER: replaced by the real receiver.
+int main() { return 1; }

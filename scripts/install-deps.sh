@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs, with apt-get, the Debian 12 packages mailreport needs to build (and, with --test,
+# to run every test: clang for the fuzz targets, Postfix for the LMTP integration test).
+# Does nothing for packages already installed.
+set -euo pipefail
+
+build_pkgs=(
+  build-essential cmake ninja-build pkg-config
+  libxml2-dev libgmime-3.0-dev libsqlite3-dev zlib1g-dev libarchive-dev
+  nlohmann-json3-dev libtomlplusplus-dev libcli11-dev
+)
+test_pkgs=(
+  libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev sqlite3 time
+  postfix
+)
+
+want=("${build_pkgs[@]}")
+if [[ "${1:-}" == "--test" ]]; then want+=("${test_pkgs[@]}"); fi
+
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]} == 0)); then exit 0; fi
+
+if [[ $(id -u) -ne 0 ]]; then
+  echo "install-deps: missing packages: ${missing[*]}; run as root or install them" >&2
+  exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+# Postfix must not ask questions nor start a system instance: the tests run their own.
+echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+apt-get update -q
+apt-get install -y -q --no-install-recommends "${missing[@]}"

@@ -1,0 +1,63 @@
+#include "testsupport.hpp"
+
+#include <cstdlib>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <stdexcept>
+
+namespace mailreport::test {
+
+std::filesystem::path source_dir() { return MAILREPORT_SOURCE_DIR; }
+std::filesystem::path binary_dir() { return MAILREPORT_BINARY_DIR; }
+
+std::filesystem::path corpus_dir() {
+  if (const char* env = std::getenv("MAILREPORT_CORPUS"); env && *env) return env;
+  return source_dir().parent_path() / "shared" / "corpus";
+}
+
+std::filesystem::path schemas_dir() { return corpus_dir().parent_path() / "schemas"; }
+
+bool corpus_available() {
+  std::error_code ec;
+  return std::filesystem::exists(corpus_dir() / "MANIFEST.tsv", ec);
+}
+
+bool running_in_ci() {
+  const char* ci = std::getenv("CI");
+  return ci && std::string(ci) == "true";
+}
+
+std::string corpus_missing_message() {
+  return "the shared corpus is not at " + corpus_dir().string() +
+         " (it sits beside the checkout as ../shared in CI; set MAILREPORT_CORPUS to use "
+         "another copy). Skipping; under CI=true this is a failure.";
+}
+
+std::string read_file(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  if (!in) throw std::runtime_error("cannot read " + p.string());
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+TempDir::TempDir() {
+  std::random_device rd;
+  auto base = std::filesystem::temp_directory_path();
+  for (;;) {
+    auto candidate = base / ("mailreport-test-" + std::to_string(rd()));
+    std::error_code ec;
+    if (std::filesystem::create_directory(candidate, ec)) {
+      path_ = candidate;
+      return;
+    }
+  }
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+}  // namespace mailreport::test

@@ -1,0 +1,48 @@
+// Helpers shared by the tests: where the shared corpus is, temporary directories.
+#pragma once
+
+#include <filesystem>
+#include <string>
+
+namespace mailreport::test {
+
+// ../shared/corpus beside the checkout (or $MAILREPORT_CORPUS). When it is missing, tests
+// that need it call MAILREPORT_REQUIRE_CORPUS(), which skips with a clear message — or fails
+// when CI=true, because CI always has it.
+std::filesystem::path corpus_dir();
+std::filesystem::path schemas_dir();
+bool corpus_available();
+bool running_in_ci();
+std::string corpus_missing_message();
+
+std::filesystem::path source_dir();  // the repository checkout
+std::filesystem::path binary_dir();  // the CMake build directory
+
+std::string read_file(const std::filesystem::path& p);
+
+// A fresh directory under $TMPDIR, removed with its contents on destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::filesystem::path& path() const noexcept { return path_; }
+  std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+}  // namespace mailreport::test
+
+#define MAILREPORT_REQUIRE_CORPUS()                                          \
+  do {                                                                       \
+    if (!::mailreport::test::corpus_available()) {                           \
+      if (::mailreport::test::running_in_ci()) {                             \
+        FAIL() << ::mailreport::test::corpus_missing_message();              \
+      } else {                                                               \
+        GTEST_SKIP() << ::mailreport::test::corpus_missing_message();        \
+      }                                                                      \
+    }                                                                        \
+  } while (0)
