@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Runs every fuzz target in BUILD_DIR/tests/fuzz for SECONDS each, seeded from the shared
+# corpus (../shared/corpus, by kind) and the bundled samples. Seeds are copied into a
+# temporary folder, never into the repository. Fails on the first crash, leak or timeout.
+set -euo pipefail
+build=${1:?usage: run-all.sh BUILD_DIR [SECONDS]}
+seconds=${2:-20}
+root=$(cd "$(dirname "$0")/../.." && pwd)
+corpus=${MAILREPORT_CORPUS:-$root/../shared/corpus}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+seed() {  # target kinds...
+  local dir="$work/$1"
+  shift
+  mkdir -p "$dir"
+  if [[ -f "$corpus/MANIFEST.tsv" ]]; then
+    local kinds="|$*|"
+    tail -n +2 "$corpus/MANIFEST.tsv" | while IFS=$'\t' read -r _ _ file kind _; do
+      if [[ "$kinds" == *"|$kind|"* && -f "$corpus/$file" ]]; then
+        # Seeds larger than 256 KiB slow libFuzzer down without adding coverage.
+        [[ $(stat -c %s "$corpus/$file") -le 262144 ]] && cp "$corpus/$file" "$dir/$(md5sum <"$corpus/$file" | cut -c1-16)"
+      fi
+    done
+  elif [[ "${CI:-}" == "true" ]]; then
+    echo "run-all: $corpus/MANIFEST.tsv missing under CI=true" >&2
+    exit 1
+  else
+    echo "run-all: no shared corpus at $corpus; seeding from samples/ only" >&2
+  fi
+  cp "$root"/samples/reports/*.eml "$dir/" 2>/dev/null || true
+}
+
+seed fuzz-dmarc-xml dmarc-agg-xml
+seed fuzz-tlsrpt-json tlsrpt-json
+seed fuzz-arf forensic-eml arf-abuse-eml
+seed fuzz-dsn dsn-eml
+seed fuzz-extract dmarc-agg-xml dmarc-agg-gz dmarc-agg-zip dmarc-agg-eml tlsrpt-gz tlsrpt-eml forensic-eml arf-abuse-eml other
+seed fuzz-lmtp-session
+seed fuzz-config
+printf 'LHLO x\r\nMAIL FROM:<a@b>\r\nRCPT TO:<dmarc@example.com>\r\nDATA\r\nSubject: x\r\n\r\n.\r\nQUIT\r\n' >"$work/fuzz-lmtp-session/dialogue"
+cp "$root/conf/mailreport.toml" "$work/fuzz-config/" 2>/dev/null || true
+
+status=0
+for bin in "$build"/tests/fuzz/fuzz-*; do
+  [[ -x "$bin" && -f "$bin" ]] || continue
+  name=$(basename "$bin")
+  mkdir -p "$work/$name" "$work/$name.new"
+  echo "-- $name: ${seconds}s"
+  if ! (cd "$work" && "$bin" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=1024 \
+      -max_len=1048576 -print_final_stats=1 "$work/$name.new" "$work/$name" >"$work/$name.log" 2>&1); then
+    echo "$name FAILED:" >&2
+    tail -50 "$work/$name.log" >&2
+    status=1
+  else
+    grep -E 'stat::number_of_executed_units|Done [0-9]+ runs' "$work/$name.log" | tail -2
+  fi
+done
+exit $status
