@@ -1,0 +1,204 @@
+// Store: where received reports and the raw messages they came in are kept. This header is the
+// seam between mailreport and its databases: SQLite (sqlite_store.hpp) for one MX, PostgreSQL
+// later for several. Nothing here knows SQL; each implementation keeps its dialect to itself.
+//
+// Writing goes through a WriteTransaction (one per received message): the raw message is
+// streamed in (compressed as it arrives), the extractor's reports are streamed into a
+// ReportWriter (a report::ReportSink), the parse outcome is set, and commit() makes it all
+// durable at once. Dropping a transaction without commit() rolls everything back.
+//
+// Reports are de-duplicated by (type, reporting org, report id, policy domain) — RFC 9990
+// §3.5.4 lets a consumer discard a re-sent report; we count it and keep the raw message.
+// For ARF and DSN, which have no report id, the key is (From domain or Reporting-MTA,
+// Message-ID of the report message or a hash of its fields, reported/sender domain).
+//
+// Times are UTC epoch seconds.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "mailreport/report/model.hpp"
+#include "mailreport/report/sink.hpp"
+#include "mailreport/util/bytes.hpp"
+#include "mailreport/util/result.hpp"
+
+namespace mailreport::store {
+
+// ---------------------------------------------------------------- raw messages
+
+enum class ParseStatus {
+  Pending,    // stored, extraction not finished (only seen inside a transaction)
+  Parsed,     // at least one new report was stored
+  Duplicate,  // every report it held was already stored
+  Unparsed,   // nothing could be parsed; parse_error says why
+};
+const char* to_string(ParseStatus s) noexcept;  // "pending", "parsed", "duplicate", "unparsed"
+std::optional<ParseStatus> parse_status_from_string(std::string_view s) noexcept;
+
+// Where a raw message came from (the ingest envelope).
+struct RawMeta {
+  std::int64_t received_at = 0;
+  std::string source;  // "lmtp", "import", "demo", ...
+  std::string mail_from;
+  std::vector<std::string> rcpt_to;
+  std::string client;
+};
+
+struct RawMessageInfo {
+  std::int64_t id = 0;
+  RawMeta meta;
+  std::uint64_t size = 0;             // bytes of the original message
+  std::uint64_t compressed_size = 0;  // bytes stored
+  std::string sha256;                 // hex, of the original bytes
+  ParseStatus parse_status = ParseStatus::Pending;
+  std::string parse_error;  // why it could not be parsed, or notes about skipped parts
+};
+
+struct RawFilter {
+  std::optional<ParseStatus> status;  // nullopt = any
+  std::int64_t after_id = 0;          // keyset paging: only ids greater than this
+  std::size_t limit = 0;              // 0 = no limit
+};
+
+// ---------------------------------------------------------------- reports
+
+// One report as listed: its key, period and a few type-specific figures.
+struct ReportSummary {
+  std::int64_t id = 0;
+  std::int64_t message_id = 0;  // the raw message it came from (0 if that was purged)
+  report::ReportType type = report::ReportType::DmarcAggregate;
+  std::string org_name;
+  std::string report_id;
+  std::string policy_domain;
+  std::int64_t date_begin = 0;
+  std::int64_t date_end = 0;
+  std::int64_t received_at = 0;
+  std::size_t error_count = 0;  // salvage notes of the parser
+
+  // DMARC aggregate: messages = sum of counts; pass = messages with an aligned DKIM or SPF
+  // pass (RFC 7489 §3.1: either one is enough); fail = the rest.
+  std::uint64_t messages = 0;
+  std::uint64_t pass = 0;
+  std::uint64_t fail = 0;
+  // TLS: summed over the report's policies.
+  std::uint64_t sessions_ok = 0;
+  std::uint64_t sessions_failed = 0;
+  // ARF
+  std::string feedback_type;
+  std::string source_ip;
+  // DSN: the first recipient's group.
+  std::string action;
+  std::string status;
+  std::string recipient;
+};
+
+struct ReportFilter {
+  std::optional<report::ReportType> type;  // nullopt = any
+  std::string domain;                      // policy domain, case-insensitive; "" = any
+  std::optional<std::int64_t> since;       // reports whose period begins at or after this
+  std::size_t limit = 0;                   // 0 = no limit; newest first
+};
+
+struct StoredReport {
+  ReportSummary summary;
+  report::Report report;
+};
+
+// ---------------------------------------------------------------- statistics
+
+struct Summary {
+  std::vector<std::pair<report::ReportType, std::uint64_t>> reports_by_type;  // every type
+  std::vector<std::pair<std::string, std::uint64_t>> top_orgs;  // by report count, descending
+  std::uint64_t dmarc_messages = 0;                             // sum of record counts
+  std::uint64_t dmarc_pass = 0;                                 // aligned DKIM or SPF pass
+  std::uint64_t dmarc_fail = 0;
+  std::uint64_t tls_sessions_ok = 0;
+  std::uint64_t tls_sessions_failed = 0;
+  std::uint64_t raw_messages = 0;
+  std::uint64_t unparsed_messages = 0;
+};
+
+struct PurgeResult {
+  std::uint64_t reports = 0;
+  std::uint64_t raw_messages = 0;
+};
+
+// ---------------------------------------------------------------- writing
+
+// The sink that stores the extractor's reports for one raw message. Each report is written
+// inside its own savepoint: a DMARC report the parser abandons (no dmarc_end) or one that
+// breaks a constraint is rolled back alone, and the others of the message stay.
+class ReportWriter : public report::ReportSink {
+ public:
+  // Call after extraction: rolls back a report left open. Fails only on a store error.
+  virtual Status finish() = 0;
+  virtual std::size_t stored() const noexcept = 0;
+  virtual std::size_t duplicates() const noexcept = 0;
+  // The first store (not parse) error met, if any: the transaction must not be committed.
+  virtual const std::optional<Error>& store_error() const noexcept = 0;
+  // Reports that were rolled back alone, and why.
+  virtual const std::vector<std::string>& notes() const noexcept = 0;
+};
+
+// A write transaction; holds the store's write lock until commit or destruction.
+class WriteTransaction {
+ public:
+  virtual ~WriteTransaction() = default;  // rolls back unless committed
+
+  // Streams `src` into the store, compressed; returns the stored message's description
+  // (status Pending until set_parse_outcome). Fails with Store, or with src's error.
+  virtual Result<RawMessageInfo> add_raw_message(const RawMeta& meta, ByteSource& src) = 0;
+  // A sink storing reports that came from `message_id`, with `received_at` as their time.
+  virtual std::unique_ptr<ReportWriter> report_writer(std::int64_t message_id,
+                                                      std::int64_t received_at) = 0;
+  // Deletes the reports derived from a message (before re-parsing it); returns how many.
+  virtual Result<std::uint64_t> delete_reports_of(std::int64_t message_id) = 0;
+  virtual Status set_parse_outcome(std::int64_t message_id, ParseStatus status,
+                                   std::string_view error) = 0;
+  virtual Status commit() = 0;
+};
+
+// ---------------------------------------------------------------- the store
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // Thread-safe. Waits for other writers (in this process, and for the busy timeout in
+  // others).
+  virtual Result<std::unique_ptr<WriteTransaction>> begin_write() = 0;
+
+  // Everything below is thread-safe and reads committed data only.
+  virtual Result<std::vector<ReportSummary>> list_reports(const ReportFilter& filter) = 0;
+  // NotFound when there is no such report.
+  virtual Result<StoredReport> get_report(std::int64_t id) = 0;
+  virtual Result<std::vector<RawMessageInfo>> list_raw_messages(const RawFilter& filter) = 0;
+  virtual Result<RawMessageInfo> get_raw_message(std::int64_t id) = 0;
+  // Decompresses a stored raw message, handing it to `out` in pieces, in order. `out`
+  // returning an error stops the read with that error.
+  virtual Status read_raw(std::int64_t id,
+                          const std::function<Status(std::span<const char>)>& out) = 0;
+  virtual Result<Summary> summary(std::size_t top_orgs = 10) = 0;
+
+  // Deletes reports and raw messages received before `received_before`.
+  virtual Result<PurgeResult> purge(std::int64_t received_before) = 0;
+};
+
+// A stored raw message as an Input for the extractor: in memory up to `memory_limit` bytes,
+// else in an unnamed temporary file in `temp_dir` (never the whole message in memory).
+// Checks the size and SHA-256 against what was stored.
+Result<Input> load_raw_input(Store& store, const RawMessageInfo& info,
+                             const std::filesystem::path& temp_dir,
+                             std::uint64_t memory_limit = 8ull << 20);
+
+}  // namespace mailreport::store

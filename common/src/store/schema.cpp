@@ -1,0 +1,274 @@
+// The SQLite schema, as numbered migrations. A migration is never edited once released: a
+// change is a new entry at the end. Each is applied inside the one transaction that also
+// records it in schema_version, so a store is always at exactly one version.
+//
+// Layout (normalised, indexed for the dashboard's questions: pass/fail over time per policy
+// domain and source IP, TLS failures by result type):
+//   raw_messages + raw_chunks   every received message, zlib-compressed, in ≤1 MiB chunks
+//   reports                     one row per report of any type; the de-dup key is UNIQUE
+//   dmarc_reports               RFC 7489 App. C / RFC 9990 report_metadata + policy_published
+//   dmarc_records               row + identifiers; dmarc_auth_results: auth_results entries
+//   tls_reports, tls_policies, tls_failures   RFC 8460 §4.4
+//   arf_reports                 RFC 5965 / RFC 6591 feedback fields
+//   dsn_reports, dsn_recipients RFC 3464 §2.2 / §2.3
+// Lists (rcpt_to, policy-string, header fields, errors) are JSON arrays in TEXT columns.
+#include "store/schema.hpp"
+
+#include <iterator>
+#include <string>
+
+namespace mailreport::store::sqlite {
+
+namespace {
+
+struct Migration {
+  int version;
+  const char* sql;
+};
+
+constexpr Migration kMigrations[] = {
+    {1, R"sql(
+CREATE TABLE raw_messages (
+  id INTEGER PRIMARY KEY,
+  received_at INTEGER NOT NULL,
+  source TEXT NOT NULL,
+  mail_from TEXT NOT NULL,
+  rcpt_to TEXT NOT NULL,
+  client TEXT NOT NULL,
+  size INTEGER NOT NULL,
+  compressed_size INTEGER NOT NULL,
+  sha256 TEXT NOT NULL,
+  parse_status TEXT NOT NULL
+    CHECK (parse_status IN ('pending', 'parsed', 'duplicate', 'unparsed')),
+  parse_error TEXT NOT NULL DEFAULT ''
+) STRICT;
+CREATE INDEX raw_messages_received_at ON raw_messages (received_at);
+CREATE INDEX raw_messages_parse_status ON raw_messages (parse_status, id);
+CREATE INDEX raw_messages_sha256 ON raw_messages (sha256);
+
+CREATE TABLE raw_chunks (
+  message_id INTEGER NOT NULL REFERENCES raw_messages (id) ON DELETE CASCADE,
+  seq INTEGER NOT NULL,
+  data BLOB NOT NULL,
+  PRIMARY KEY (message_id, seq)
+) STRICT;
+
+CREATE TABLE reports (
+  id INTEGER PRIMARY KEY,
+  message_id INTEGER REFERENCES raw_messages (id) ON DELETE SET NULL,
+  type TEXT NOT NULL CHECK (type IN ('dmarc-aggregate', 'tls-aggregate', 'arf', 'dsn')),
+  org_name TEXT NOT NULL,
+  report_id TEXT NOT NULL,
+  policy_domain TEXT NOT NULL,
+  date_begin INTEGER NOT NULL,
+  date_end INTEGER NOT NULL,
+  received_at INTEGER NOT NULL,
+  errors TEXT NOT NULL DEFAULT '[]',
+  UNIQUE (type, org_name, report_id, policy_domain)
+) STRICT;
+CREATE INDEX reports_type_domain_begin ON reports (type, policy_domain, date_begin);
+CREATE INDEX reports_type_begin ON reports (type, date_begin);
+CREATE INDEX reports_received_at ON reports (received_at);
+CREATE INDEX reports_message ON reports (message_id);
+
+CREATE TABLE dmarc_reports (
+  report_id INTEGER PRIMARY KEY REFERENCES reports (id) ON DELETE CASCADE,
+  version TEXT NOT NULL,
+  namespace TEXT NOT NULL,
+  email TEXT NOT NULL,
+  extra_contact_info TEXT NOT NULL,
+  generator TEXT NOT NULL,
+  reporter_errors TEXT NOT NULL,
+  domain TEXT NOT NULL,
+  discovery_method TEXT NOT NULL,
+  adkim TEXT NOT NULL,
+  aspf TEXT NOT NULL,
+  p TEXT NOT NULL,
+  sp TEXT NOT NULL,
+  np TEXT NOT NULL,
+  pct INTEGER,
+  fo TEXT NOT NULL,
+  testing TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE dmarc_records (
+  id INTEGER PRIMARY KEY,
+  report_id INTEGER NOT NULL REFERENCES reports (id) ON DELETE CASCADE,
+  source_ip TEXT NOT NULL,
+  count INTEGER NOT NULL,
+  disposition TEXT NOT NULL,
+  dkim TEXT NOT NULL,
+  spf TEXT NOT NULL,
+  reasons TEXT NOT NULL,
+  header_from TEXT NOT NULL,
+  envelope_from TEXT NOT NULL,
+  envelope_to TEXT NOT NULL
+) STRICT;
+CREATE INDEX dmarc_records_report ON dmarc_records (report_id);
+CREATE INDEX dmarc_records_source_ip ON dmarc_records (source_ip);
+
+CREATE TABLE dmarc_auth_results (
+  id INTEGER PRIMARY KEY,
+  record_id INTEGER NOT NULL REFERENCES dmarc_records (id) ON DELETE CASCADE,
+  kind TEXT NOT NULL CHECK (kind IN ('dkim', 'spf')),
+  domain TEXT NOT NULL,
+  selector TEXT NOT NULL,
+  scope TEXT NOT NULL,
+  result TEXT NOT NULL,
+  human_result TEXT NOT NULL
+) STRICT;
+CREATE INDEX dmarc_auth_results_record ON dmarc_auth_results (record_id);
+
+CREATE TABLE tls_reports (
+  report_id INTEGER PRIMARY KEY REFERENCES reports (id) ON DELETE CASCADE,
+  contact_info TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE tls_policies (
+  id INTEGER PRIMARY KEY,
+  report_id INTEGER NOT NULL REFERENCES reports (id) ON DELETE CASCADE,
+  policy_type TEXT NOT NULL,
+  policy_domain TEXT NOT NULL,
+  policy_string TEXT NOT NULL,
+  mx_host TEXT NOT NULL,
+  success_count INTEGER NOT NULL,
+  failure_count INTEGER NOT NULL
+) STRICT;
+CREATE INDEX tls_policies_report ON tls_policies (report_id);
+
+CREATE TABLE tls_failures (
+  id INTEGER PRIMARY KEY,
+  policy_id INTEGER NOT NULL REFERENCES tls_policies (id) ON DELETE CASCADE,
+  result_type TEXT NOT NULL,
+  sending_mta_ip TEXT NOT NULL,
+  receiving_mx_hostname TEXT NOT NULL,
+  receiving_mx_helo TEXT NOT NULL,
+  receiving_ip TEXT NOT NULL,
+  failed_session_count INTEGER NOT NULL,
+  additional_information TEXT NOT NULL,
+  failure_reason_code TEXT NOT NULL
+) STRICT;
+CREATE INDEX tls_failures_policy ON tls_failures (policy_id);
+CREATE INDEX tls_failures_result_type ON tls_failures (result_type);
+
+CREATE TABLE arf_reports (
+  report_id INTEGER PRIMARY KEY REFERENCES reports (id) ON DELETE CASCADE,
+  feedback_type TEXT NOT NULL,
+  auth_failure TEXT NOT NULL,
+  source_ip TEXT NOT NULL,
+  arrival_date INTEGER,
+  arrival_date_raw TEXT NOT NULL,
+  reported_domain TEXT NOT NULL,
+  reported_uri TEXT NOT NULL,
+  original_mail_from TEXT NOT NULL,
+  original_rcpt_to TEXT NOT NULL,
+  user_agent TEXT NOT NULL,
+  version TEXT NOT NULL,
+  reporting_mta TEXT NOT NULL,
+  delivery_result TEXT NOT NULL,
+  authentication_results TEXT NOT NULL,
+  dkim_domain TEXT NOT NULL,
+  dkim_identity TEXT NOT NULL,
+  dkim_selector TEXT NOT NULL,
+  dkim_canonicalized_header TEXT NOT NULL,
+  dkim_canonicalized_body TEXT NOT NULL,
+  spf_dns TEXT NOT NULL,
+  identity_alignment TEXT NOT NULL,
+  incidents INTEGER,
+  fields TEXT NOT NULL,
+  original_headers TEXT NOT NULL,
+  original_message_type TEXT NOT NULL,
+  human_readable TEXT NOT NULL,
+  subject TEXT NOT NULL,
+  from_header TEXT NOT NULL,
+  message_id_header TEXT NOT NULL
+) STRICT;
+CREATE INDEX arf_reports_feedback_type ON arf_reports (feedback_type, auth_failure);
+CREATE INDEX arf_reports_source_ip ON arf_reports (source_ip);
+
+CREATE TABLE dsn_reports (
+  report_id INTEGER PRIMARY KEY REFERENCES reports (id) ON DELETE CASCADE,
+  original_envelope_id TEXT NOT NULL,
+  reporting_mta TEXT NOT NULL,
+  dsn_gateway TEXT NOT NULL,
+  received_from_mta TEXT NOT NULL,
+  arrival_date INTEGER,
+  fields TEXT NOT NULL,
+  original_headers TEXT NOT NULL,
+  subject TEXT NOT NULL,
+  from_header TEXT NOT NULL,
+  message_id_header TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE dsn_recipients (
+  id INTEGER PRIMARY KEY,
+  report_id INTEGER NOT NULL REFERENCES reports (id) ON DELETE CASCADE,
+  original_recipient TEXT NOT NULL,
+  final_recipient TEXT NOT NULL,
+  action TEXT NOT NULL,
+  status TEXT NOT NULL,
+  remote_mta TEXT NOT NULL,
+  diagnostic_code TEXT NOT NULL,
+  last_attempt_date INTEGER,
+  final_log_id TEXT NOT NULL,
+  will_retry_until INTEGER,
+  fields TEXT NOT NULL
+) STRICT;
+CREATE INDEX dsn_recipients_report ON dsn_recipients (report_id);
+CREATE INDEX dsn_recipients_final_recipient ON dsn_recipients (final_recipient);
+)sql"},
+};
+
+constexpr const char* kVersionTable =
+    "CREATE TABLE IF NOT EXISTS schema_version ("
+    " version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL) STRICT";
+
+}  // namespace
+
+int latest_version() noexcept {
+  return std::prev(std::end(kMigrations))->version;
+}
+
+Result<int> current_version(Connection& db) {
+  auto exists = db.query(
+      "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'schema_version'");
+  if (!exists) return std::move(exists).error();
+  auto row = exists->step();
+  if (!row) return std::move(row).error();
+  if (exists->i64(0) == 0) return 0;
+  auto q = db.query("SELECT coalesce(max(version), 0) FROM schema_version");
+  if (!q) return std::move(q).error();
+  auto r = q->step();
+  if (!r) return std::move(r).error();
+  return static_cast<int>(q->i64(0));
+}
+
+Status migrate(Connection& db) {
+  if (auto st = db.exec("BEGIN IMMEDIATE"); !st) return st;
+  auto fail = [&db](Error e) -> Status {
+    (void)db.exec("ROLLBACK");
+    return e;
+  };
+  if (auto st = db.exec(kVersionTable); !st) return fail(std::move(st).error());
+  auto current = current_version(db);
+  if (!current) return fail(std::move(current).error());
+  if (*current > latest_version()) {
+    return fail(make_error(ErrorCode::Store, "store schema version " + std::to_string(*current) +
+                                                 " is newer than this build's (" +
+                                                 std::to_string(latest_version()) +
+                                                 "); upgrade mailreport"));
+  }
+  for (const auto& m : kMigrations) {
+    if (m.version <= *current) continue;
+    if (auto st = db.exec(m.sql); !st) {
+      return fail(make_error(ErrorCode::Store,
+                             "migration " + std::to_string(m.version) + ": " + st.error().message));
+    }
+    auto ins = db.query("INSERT INTO schema_version (version, applied_at) VALUES (?, unixepoch())");
+    if (!ins) return fail(std::move(ins).error());
+    if (auto st = ins->bind(1, m.version).run(); !st) return fail(std::move(st).error());
+  }
+  return db.exec("COMMIT");
+}
+
+}  // namespace mailreport::store::sqlite
