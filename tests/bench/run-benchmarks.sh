@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Measures the figures in docs/benchmarks.md. Not part of the test suite (CI does not run it).
+#   tests/bench/run-benchmarks.sh [BUILD_DIR] [SIZES_MB...]     default: build/release 100 1024
+# 1. Ingest: a generated DMARC aggregate report of each size (uncompressed XML) is imported
+#    into a fresh SQLite store with `mailreport import`, pinned to one core; throughput is
+#    size / elapsed, memory is the peak RSS from /usr/bin/time -v.
+# 2. LMTP: bench-lmtp delivers small reports over loopback with 8 concurrent clients.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+build=${1:-$root/build/release}
+shift || true
+sizes=("$@")
+((${#sizes[@]})) || sizes=(100 1024)
+work=${BENCH_DIR:-$(mktemp -d /var/tmp/mailreport-bench.XXXXXX)}
+trap 'rm -rf "$work"' EXIT
+cmake --build "$build" --target mailreport bench-gen-dmarc bench-lmtp >/dev/null
+
+echo "| input | records | elapsed (s) | MB/s | peak RSS (MB) |"
+echo "|---|---|---|---|---|"
+for mb in "${sizes[@]}"; do
+  xml="$work/agg-${mb}mb.xml"
+  records=$("$build/tests/bench/bench-gen-dmarc" --mb "$mb" --out "$xml" --report-id "bench-$mb" 2>&1 |
+    sed -E 's/.* ([0-9]+) records.*/\1/')
+  bytes=$(stat -c %s "$xml")
+  state="$work/state-$mb"
+  mkdir -p "$state"
+  printf '[store]\npath = "%s/mailreport.db"\n' "$state" >"$state/mailreport.toml"
+  sync
+  # Read the input once so the first run is not a disk benchmark.
+  cat "$xml" >/dev/null
+  taskset -c 0 /usr/bin/time -v "$build/cli/mailreport" -c "$state/mailreport.toml" import "$xml" \
+    >"$state/out.txt" 2>"$state/time.txt"
+  elapsed=$(grep 'Elapsed (wall clock)' "$state/time.txt" | awk '{print $NF}' |
+    awk -F: '{ if (NF==3) print $1*3600+$2*60+$3; else print $1*60+$2 }')
+  rss_kb=$(grep 'Maximum resident set size' "$state/time.txt" | awk '{print $NF}')
+  mbps=$(awk -v b="$bytes" -v t="$elapsed" 'BEGIN { printf "%.1f", b / 1048576 / t }')
+  echo "| ${mb} MB ($bytes bytes) | $records | $elapsed | $mbps | $((rss_kb / 1024)) |"
+  grep -q "imported 1" "$state/out.txt" || { echo "import did not store the report:" >&2; cat "$state/out.txt" "$state/time.txt" >&2; exit 1; }
+  rm -f "$xml"
+  rm -rf "$state"
+done
+
+echo
+"$build/tests/bench/bench-lmtp" --benchmark_counters_tabular=true
