@@ -12,9 +12,9 @@
 // after DATA, RFC 2033 §4.2), that the third was refused with 550 5.1.1 and bounced, and that
 // `mailreport list dmarc|tls --json` shows the reports with the figures that were sent.
 //
-// Needs root (Postfix's master runs as root and its daemons as "postfix") and the Debian
-// postfix package (scripts/install-deps.sh --test). Without them the test is skipped, except
-// under CI=true, where that is a failure. It never reads or writes /etc/postfix and never
+// Needs root (Postfix's master runs as root and its daemons as "postfix"; skipped otherwise)
+// and the Debian postfix package (scripts/install-deps.sh --test; skipped without it, except
+// under CI=true, where that is a failure). It never reads or writes /etc/postfix and never
 // talks to a system instance.
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -672,10 +672,12 @@ std::uint64_t number(const Json& entry, const std::string& key) {
 class PostfixLmtpTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string missing;
     if (::geteuid() != 0) {
-      missing = "the test needs root to run a private Postfix instance";
-    } else if (!fs::exists(kPostfix)) {
+      GTEST_SKIP() << "the test needs root to run a private Postfix instance (its master runs "
+                      "as root, its daemons as \"postfix\"). Skipping.";
+    }
+    std::string missing;
+    if (!fs::exists(kPostfix)) {
       missing = std::string(kPostfix) +
                 " is missing (install the postfix package: scripts/install-deps.sh --test)";
     } else if (!::getpwnam("postfix") || !::getgrnam("postdrop")) {
