@@ -58,6 +58,8 @@ struct LmtpConfig {
   std::string unix_socket_owner;   // lmtp.unix-socket-owner (user name; "" = keep)
   std::string unix_socket_group;   // lmtp.unix-socket-group
   std::string tcp;                 // lmtp.tcp: "127.0.0.1:2424" / "[::1]:2424"; "" = off
+  bool allow_non_loopback = false;  // lmtp.allow-non-loopback: let lmtp.tcp be a non-loopback
+                                    // address (LMTP has no authentication)
   unsigned max_connections = 32;   // lmtp.max-connections
   std::chrono::seconds idle_timeout{300};     // lmtp.idle-timeout: between commands
   std::chrono::seconds data_timeout{600};     // lmtp.data-timeout: whole DATA phase
@@ -119,5 +121,10 @@ LoadResult load_string(std::string_view toml_text, const std::filesystem::path& 
 Result<std::chrono::seconds> parse_duration(std::string_view text);
 // Parses "50MB", "256KB", "1GB", "1024" (bytes; K/M/G are powers of 1024).
 Result<std::uint64_t> parse_size(std::string_view text);
+
+// The inverse of parse_duration / parse_size, with the largest unit that divides the value
+// exactly: 2592000s -> "30d", 52428800 -> "50MB", 1000 -> "1000".
+std::string format_duration(std::chrono::seconds d);
+std::string format_size(std::uint64_t bytes);
 
 }  // namespace mailreport::config

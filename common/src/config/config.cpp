@@ -1,0 +1,773 @@
+// The configuration loader: one TOML file (parsed by toml++) checked key by key into an
+// immutable Config. Every key, its type and its default are listed once, in kKeys below;
+// conf/mailreport.toml documents the same keys with the same defaults.
+//
+// Loading goes in three steps, and every problem of every step is collected:
+//   1. walk the TOML tree: known keys, keys of reserved sections (kept as text for later
+//      modules), and unknown keys (problems);
+//   2. evaluate every string value as an expression (expression.hpp), config_get() lazily and
+//      memoised, with cycle detection;
+//   3. convert and check each known key (type, range, syntax) into the Config fields.
+//
+// Not done: reload (callers load again and swap the pointer), includes, environment overrides.
+#include <toml++/toml.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <sstream>
+#include <stdexcept>
+
+#include "config/checks.hpp"
+#include "config/expression.hpp"
+#include "config/host.hpp"
+#include "config/units.hpp"
+#include "mailreport/config/config.hpp"
+
+namespace mailreport::config {
+
+std::string Problem::describe() const {
+  std::string out;
+  if (line > 0) out += std::to_string(line) + ": ";
+  if (!key.empty()) out += key + ": ";
+  out += message;
+  return out;
+}
+
+std::optional<std::string> Config::get(std::string_view dotted_key) const {
+  auto it = raw.find(dotted_key);
+  if (it == raw.end()) return std::nullopt;
+  return it->second;
+}
+
+namespace {
+
+enum class Kind { String, Bool, Integer, Number, Size, Duration, Mode, List };
+
+struct KeySpec {
+  std::string_view name;
+  Kind kind;
+  std::string_view default_text;  // as conf/mailreport.toml writes it
+  bool computed = false;          // the default depends on the host or on other keys
+};
+
+constexpr std::array<std::string_view, 5> kDefaultAnalysisAddresses = {
+    "dmarc@*", "dmarc-reports@*", "tlsrpt@*", "abuse@*", "postmaster@*"};
+
+// Every key and its default, in one place.
+constexpr std::array<KeySpec, 24> kKeys = {{
+    {"report.domain", Kind::String, "", true},     // domain part of the host name
+    {"report.submitter", Kind::String, "", true},  // the host name
+    {"report.analysis.addresses", Kind::List, ""},  // kDefaultAnalysisAddresses
+    {"report.analysis.store", Kind::Duration, "30d"},
+    {"store.type", Kind::String, "sqlite"},
+    {"store.path", Kind::String, "/var/lib/mailreport/mailreport.db"},
+    {"lmtp.hostname", Kind::String, "", true},  // report.submitter
+    {"lmtp.unix-socket", Kind::String, "/run/mailreport/lmtp.sock"},
+    {"lmtp.unix-socket-mode", Kind::Mode, "0660"},
+    {"lmtp.unix-socket-owner", Kind::String, ""},
+    {"lmtp.unix-socket-group", Kind::String, ""},
+    {"lmtp.tcp", Kind::String, ""},
+    {"lmtp.allow-non-loopback", Kind::Bool, "false"},
+    {"lmtp.max-connections", Kind::Integer, "32"},
+    {"lmtp.idle-timeout", Kind::Duration, "5m"},
+    {"lmtp.data-timeout", Kind::Duration, "10m"},
+    {"lmtp.spool-dir", Kind::String, "", true},  // the directory of store.path
+    {"lmtp.user", Kind::String, ""},
+    {"limits.message-size", Kind::Size, "50MB"},
+    {"limits.decompressed-size", Kind::Size, "256MB"},
+    {"limits.compression-ratio", Kind::Number, "200"},
+    {"limits.line-length", Kind::Size, "65536"},
+    {"limits.command-line-length", Kind::Size, "4096"},
+    {"log.level", Kind::String, "info"},
+}};
+
+// Tables that hold the keys above.
+constexpr std::array<std::string_view, 6> kSections = {"report", "report.analysis", "store",
+                                                       "lmtp",   "limits",          "log"};
+
+// Sections that later modules will define. Their keys are accepted as they are and kept in
+// Config::raw (evaluated when they are expressions of our grammar, else as written).
+constexpr std::array<std::string_view, 11> kReserved = {
+    "report.dmarc", "report.dkim", "report.spf", "report.tls", "report.dsn", "milter",
+    "dns",          "signature",   "webhook",    "dashboard",  "tlsrpt"};
+
+// config_get chains deeper than this are refused (and keep the recursion bounded).
+constexpr std::size_t kMaxDepth = 32;
+
+const KeySpec* find_spec(std::string_view key) {
+  for (const KeySpec& k : kKeys) {
+    if (k.name == key) return &k;
+  }
+  return nullptr;
+}
+
+bool is_section(std::string_view key) {
+  return std::find(kSections.begin(), kSections.end(), key) != kSections.end();
+}
+
+bool is_reserved(std::string_view key) {
+  for (std::string_view r : kReserved) {
+    if (key == r || (key.starts_with(r) && key.size() > r.size() && key[r.size()] == '.')) {
+      return true;
+    }
+  }
+  return false;
+}
+
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diag = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diag = up;
+    }
+  }
+  return row[b.size()];
+}
+
+std::string_view last_segment(std::string_view key) {
+  const auto dot = key.rfind('.');
+  return dot == std::string_view::npos ? key : key.substr(dot + 1);
+}
+
+// " (did you mean lmtp.tcp?)" for a near miss, else "".
+std::string suggestion(std::string_view key) {
+  const KeySpec* best = nullptr;
+  std::size_t best_distance = 3;
+  for (const KeySpec& k : kKeys) {
+    const std::size_t d = edit_distance(key, k.name);
+    if (d < best_distance) {
+      best = &k;
+      best_distance = d;
+    }
+  }
+  if (best == nullptr) {
+    for (const KeySpec& k : kKeys) {
+      if (last_segment(k.name) == last_segment(key)) {
+        best = &k;
+        break;
+      }
+    }
+  }
+  return best ? " (did you mean " + std::string(best->name) + "?)" : std::string();
+}
+
+int line_of(const toml::source_region& region) { return static_cast<int>(region.begin.line); }
+
+// Non-string values as TOML writes them: 32, 200.0, true, 0o660, [ 'a', 'b' ].
+std::string render(const toml::node& node) {
+  std::ostringstream out;
+  node.visit([&out](const auto& n) { out << n; });
+  return out.str();
+}
+
+std::string render_list(const std::vector<std::string>& items) {
+  toml::array array;
+  for (const auto& s : items) array.push_back(s);
+  return render(array);
+}
+
+struct Entry {
+  const toml::node* node = nullptr;
+  int line = 0;
+  const KeySpec* spec = nullptr;  // null for a key of a reserved section
+};
+
+struct Item {  // one evaluated element of a list value
+  std::optional<std::string> text;
+  int line = 0;
+};
+
+struct Slot {  // evaluation state of one key
+  enum class State { Pending, Busy, Done };
+  State state = State::Pending;
+  std::optional<std::string> text;  // nullopt: failed (the problem has been reported)
+  std::vector<Item> items;          // for list values
+};
+
+class Loader {
+ public:
+  explicit Loader(std::filesystem::path source) : source_(std::move(source)) {}
+
+  LoadResult run(std::string_view text) {
+    toml::table root;
+    try {
+      root = toml::parse(text, std::string_view(source_.native()));
+    } catch (const toml::parse_error& e) {
+      problem("", line_of(e.source()), std::string(e.description()));
+      return finish(nullptr);
+    }
+    collect(root, "");
+    auto config = std::make_shared<Config>();
+    config->source = source_;
+    for (const auto& [key, entry] : entries_) {
+      if (auto v = value_of(key)) config->raw.emplace(key, *v);
+    }
+    build(*config);
+    return finish(std::move(config));
+  }
+
+ private:
+  // --- step 1: walk the tree ----------------------------------------------------------------
+
+  void collect(const toml::table& table, const std::string& prefix) {
+    for (auto&& [k, node] : table) {
+      const std::string key = prefix.empty() ? std::string(k.str()) : prefix + "." + std::string(k.str());
+      const int line = line_of(k.source());
+      if (k.str().find('.') != std::string_view::npos) {
+        problem(key, line, "a quoted key may not contain '.'; write the dotted key without quotes");
+        continue;
+      }
+      if (is_reserved(key)) {
+        collect_reserved(node, key, line);
+      } else if (const KeySpec* spec = find_spec(key)) {
+        entries_.emplace(key, Entry{&node, line, spec});
+      } else if (is_section(key)) {
+        if (const auto* sub = node.as_table()) {
+          collect(*sub, key);
+        } else {
+          problem(key, line, "must be a table ([" + key + "])");
+        }
+      } else {
+        problem(key, line,
+                std::string(node.is_table() ? "unknown section" : "unknown key") + suggestion(key));
+      }
+    }
+  }
+
+  void collect_reserved(const toml::node& node, const std::string& key, int line) {
+    if (const auto* table = node.as_table()) {
+      for (auto&& [k, child] : *table) {
+        collect_reserved(child, key + "." + std::string(k.str()), line_of(k.source()));
+      }
+      return;
+    }
+    entries_.emplace(key, Entry{&node, line, nullptr});
+  }
+
+  // --- step 2: evaluate ---------------------------------------------------------------------
+
+  bool exists(const std::string& key) const {
+    return entries_.count(key) != 0 || find_spec(key) != nullptr;
+  }
+
+  // The evaluated text of a key that exists (in the file, or a known key's default).
+  std::optional<std::string> value_of(const std::string& key) {
+    Slot& slot = slots_[key];  // std::map: the reference survives later insertions
+    if (slot.state == Slot::State::Done) return slot.text;
+    if (slot.state == Slot::State::Busy) {
+      report_cycle(key);
+      return std::nullopt;
+    }
+    if (stack_.size() >= kMaxDepth) {
+      problem(key, entry_line(key), "config_get nested more than " + std::to_string(kMaxDepth) +
+                                        " deep");
+      slot.state = Slot::State::Done;
+      return std::nullopt;
+    }
+    slot.state = Slot::State::Busy;
+    stack_.push_back(key);
+    std::optional<std::string> text = compute(key, slot);
+    stack_.pop_back();
+    if (slot.state == Slot::State::Busy) {  // a cycle through this key has already failed it
+      slot.state = Slot::State::Done;
+      slot.text = std::move(text);
+    }
+    return slot.text;
+  }
+
+  std::optional<std::string> compute(const std::string& key, Slot& slot) {
+    auto it = entries_.find(key);
+    if (it == entries_.end()) return default_text(*find_spec(key));
+    const Entry& e = it->second;
+    const bool lenient = e.spec == nullptr;
+    if (const auto* s = e.node->as_string()) return evaluate(key, s->get(), e.line, lenient);
+    if (const auto* array = e.node->as_array(); array && e.spec && e.spec->kind == Kind::List) {
+      bool ok = true;
+      std::vector<std::string> texts;
+      for (const toml::node& element : *array) {
+        Item item{std::nullopt, line_of(element.source())};
+        if (const auto* s = element.as_string()) {
+          item.text = evaluate(key, s->get(), item.line, false);
+        } else {
+          item.text = render(element);  // reported as a wrong type in step 3
+        }
+        ok = ok && item.text.has_value();
+        if (item.text) texts.push_back(*item.text);
+        slot.items.push_back(std::move(item));
+      }
+      if (!ok) return std::nullopt;
+      return render_list(texts);
+    }
+    return render(*e.node);
+  }
+
+  std::optional<std::string> default_text(const KeySpec& spec) {
+    if (spec.name == "report.domain") return detail::host_names().domain;
+    if (spec.name == "report.submitter") return detail::host_names().fqdn;
+    if (spec.name == "lmtp.hostname") return value_of("report.submitter");
+    if (spec.name == "lmtp.spool-dir") {
+      auto path = value_of("store.path");
+      if (!path) return std::nullopt;
+      auto dir = std::filesystem::path(*path).parent_path();
+      return dir.empty() ? std::string(".") : dir.string();
+    }
+    if (spec.kind == Kind::List) {
+      return render_list({kDefaultAnalysisAddresses.begin(), kDefaultAnalysisAddresses.end()});
+    }
+    return std::string(spec.default_text);
+  }
+
+  // A string value: an expression when it looks like one, else the text as written. Keys of
+  // reserved sections (lenient) keep their text when it does not parse: later modules may
+  // give them a richer grammar.
+  std::optional<std::string> evaluate(const std::string& key, std::string_view text, int line,
+                                      bool lenient) {
+    if (!detail::looks_like_expression(text)) return std::string(text);
+    auto terms = detail::parse_expression(text);
+    if (!terms.ok()) {
+      if (lenient) return std::string(text);
+      problem(key, line, terms.error().message);
+      return std::nullopt;
+    }
+    std::string out;
+    bool ok = true;
+    for (const detail::Term& term : terms.value()) {
+      if (term.kind == detail::Term::Kind::Literal) {
+        out += term.text;
+        continue;
+      }
+      if (!exists(term.text)) {
+        problem(key, line,
+                "config_get('" + term.text + "'): " +
+                    (is_reserved(term.text) ? "not set" : "no such key" + suggestion(term.text)));
+        ok = false;
+        continue;
+      }
+      auto v = value_of(term.text);  // a failure there is reported where it happened
+      if (v) {
+        out += *v;
+      } else {
+        ok = false;
+      }
+    }
+    if (!ok) return std::nullopt;
+    return out;
+  }
+
+  void report_cycle(const std::string& key) {
+    const auto start = std::find(stack_.begin(), stack_.end(), key);
+    std::string path;
+    for (auto it = start; it != stack_.end(); ++it) path += *it + " -> ";
+    path += key;
+    for (auto it = start; it != stack_.end(); ++it) {
+      Slot& s = slots_[*it];
+      s.state = Slot::State::Done;
+      s.text.reset();
+      if (entries_.count(*it)) problem(*it, entry_line(*it), "config_get cycle: " + path);
+    }
+  }
+
+  int entry_line(const std::string& key) const {
+    auto it = entries_.find(key);
+    return it == entries_.end() ? 0 : it->second.line;
+  }
+
+  // --- step 3: typed values -----------------------------------------------------------------
+
+  const Entry* entry(std::string_view key) const {
+    auto it = entries_.find(std::string(key));
+    return it == entries_.end() ? nullptr : &it->second;
+  }
+
+  // Only called for keys set in the file.
+  void wrong_type(std::string_view key, std::string_view expected) {
+    const Entry& e = entries_.at(std::string(key));
+    problem(std::string(key), e.line,
+            "must be " + std::string(expected) + ", not " + type_name(*e.node));
+  }
+
+  static std::string type_name(const toml::node& node) {
+    switch (node.type()) {
+      case toml::node_type::string: return "a string";
+      case toml::node_type::integer: return "an integer";
+      case toml::node_type::floating_point: return "a number";
+      case toml::node_type::boolean: return "a boolean";
+      case toml::node_type::array: return "an array";
+      case toml::node_type::table: return "a table";
+      default: return "a date/time";
+    }
+  }
+
+  std::optional<std::string> get_string(std::string_view key) {
+    const Entry* e = entry(key);
+    if (e && !e->node->is_string()) {
+      wrong_type(key, "a string");
+      return std::nullopt;
+    }
+    return value_of(std::string(key));
+  }
+
+  std::optional<bool> get_bool(std::string_view key) {
+    const Entry* e = entry(key);
+    if (!e) return find_spec(key)->default_text == "true";
+    if (const auto* b = e->node->as_boolean()) return b->get();
+    wrong_type(key, "true or false");
+    return std::nullopt;
+  }
+
+  std::optional<std::int64_t> get_integer(std::string_view key) {
+    const Entry* e = entry(key);
+    if (!e) return std::stoll(std::string(find_spec(key)->default_text));
+    if (const auto* i = e->node->as_integer()) return i->get();
+    wrong_type(key, "an integer");
+    return std::nullopt;
+  }
+
+  std::optional<double> get_number(std::string_view key) {
+    const Entry* e = entry(key);
+    if (!e) return std::stod(std::string(find_spec(key)->default_text));
+    if (const auto* f = e->node->as_floating_point()) return f->get();
+    if (const auto* i = e->node->as_integer()) return static_cast<double>(i->get());
+    wrong_type(key, "a number");
+    return std::nullopt;
+  }
+
+  // Sizes and durations: a TOML integer, or a string (maybe an expression) with a unit.
+  template <class T, class Parse>
+  std::optional<T> get_with_unit(std::string_view key, std::string_view expected, Parse parse) {
+    const Entry* e = entry(key);
+    std::optional<std::string> text;
+    if (const auto* i = e ? e->node->as_integer() : nullptr) {
+      if (i->get() < 0) {
+        problem(std::string(key), e->line, "must not be negative");
+        return std::nullopt;
+      }
+      text = std::to_string(i->get());
+    } else if (e && !e->node->is_string()) {
+      wrong_type(key, expected);
+      return std::nullopt;
+    } else {
+      text = value_of(std::string(key));
+      if (!text) return std::nullopt;
+    }
+    auto parsed = parse(*text);
+    if (!parsed.ok()) {
+      problem(std::string(key), e ? e->line : 0, parsed.error().message);
+      return std::nullopt;
+    }
+    return parsed.value();
+  }
+
+  std::optional<std::uint64_t> get_size(std::string_view key) {
+    return get_with_unit<std::uint64_t>(key, "a size like \"50MB\" or a number of bytes",
+                                        [](std::string_view t) { return parse_size(t); });
+  }
+
+  std::optional<std::chrono::seconds> get_duration(std::string_view key) {
+    return get_with_unit<std::chrono::seconds>(
+        key, "a duration like \"30d\" or a number of seconds",
+        [](std::string_view t) { return parse_duration(t); });
+  }
+
+  std::optional<mode_t> get_mode(std::string_view key) {
+    const Entry* e = entry(key);
+    if (e) {
+      if (const auto* i = e->node->as_integer()) {
+        // TOML 0o660 is an octal integer; a decimal 660 is almost surely a forgotten "0".
+        if ((i->flags() & toml::value_flags::format_as_octal) == toml::value_flags::none) {
+          problem(std::string(key), e->line, "write the mode in octal, as a string: \"0660\"");
+          return std::nullopt;
+        }
+        if (i->get() < 0 || i->get() > 0777) {
+          problem(std::string(key), e->line, "only permission bits (at most 0777) are allowed");
+          return std::nullopt;
+        }
+        return static_cast<mode_t>(i->get());
+      }
+      if (!e->node->is_string()) {
+        wrong_type(key, "an octal string like \"0660\"");
+        return std::nullopt;
+      }
+    }
+    auto text = value_of(std::string(key));
+    if (!text) return std::nullopt;
+    auto mode = detail::parse_mode(*text);
+    if (!mode.ok()) {
+      problem(std::string(key), e ? e->line : 0, mode.error().message);
+      return std::nullopt;
+    }
+    return mode.value();
+  }
+
+  std::optional<std::vector<Item>> get_list(std::string_view key) {
+    const Entry* e = entry(key);
+    if (!e) {
+      std::vector<Item> items;
+      for (auto p : kDefaultAnalysisAddresses) items.push_back({std::string(p), 0});
+      return items;
+    }
+    const auto* array = e->node->as_array();
+    if (!array) {
+      wrong_type(key, "an array of strings");
+      return std::nullopt;
+    }
+    (void)value_of(std::string(key));  // evaluates the elements into the slot
+    bool ok = true;
+    for (const toml::node& element : *array) {
+      if (!element.is_string()) {
+        problem(std::string(key), line_of(element.source()),
+                "must be an array of strings, not one holding " + type_name(element));
+        ok = false;
+      }
+    }
+    const Slot& slot = slots_[std::string(key)];
+    for (const Item& item : slot.items) ok = ok && item.text.has_value();
+    if (!ok) return std::nullopt;
+    return slot.items;
+  }
+
+  // A check on a key's value; reports `message` at the key's line when `good` is false.
+  bool check(std::string_view key, bool good, std::string message) {
+    if (!good) problem(std::string(key), entry_line(std::string(key)), std::move(message));
+    return good;
+  }
+
+  bool is_set(std::string_view key) const { return entry(key) != nullptr; }
+
+  void build(Config& c) {
+    // [report]
+    if (auto v = get_string("report.domain")) {
+      // Computed defaults are not checked: check-config shows what the host gave.
+      if (!is_set("report.domain") ||
+          check("report.domain", detail::is_domain_name(*v), "'" + *v + "' is not a domain name")) {
+        c.report.domain = *v;
+      }
+    }
+    if (auto v = get_string("report.submitter")) {
+      if (!is_set("report.submitter") ||
+          check("report.submitter", detail::is_domain_name(*v),
+                "'" + *v + "' is not a host name")) {
+        c.report.submitter = *v;
+      }
+    }
+    if (auto items = get_list("report.analysis.addresses")) {
+      std::vector<std::string> patterns;
+      for (const Item& item : *items) {
+        if (auto why = detail::check_address_pattern(*item.text)) {
+          problem("report.analysis.addresses", item.line, *why);
+        } else {
+          patterns.push_back(*item.text);
+        }
+      }
+      if (check("report.analysis.addresses", !items->empty(),
+                "must list at least one pattern (nothing would be accepted)")) {
+        c.report.analysis_addresses = AddressPatterns(std::move(patterns));
+      }
+    }
+    if (auto d = get_duration("report.analysis.store")) {
+      if (check("report.analysis.store", d->count() > 0, "must be longer than 0s")) {
+        c.report.analysis_retention = *d;
+      }
+    }
+
+    // [store]
+    if (auto v = get_string("store.type")) {
+      if (*v == "postgresql") {
+        check("store.type", false, "postgresql is not supported yet; use \"sqlite\"");
+      } else if (check("store.type", *v == "sqlite",
+                       "'" + *v + "': must be \"sqlite\" (\"postgresql\" is planned)")) {
+        c.store.type = *v;
+      }
+    }
+    if (auto v = get_string("store.path")) {
+      if (check("store.path", !v->empty(), "must not be empty")) c.store.path = *v;
+    }
+
+    // [lmtp]
+    if (auto v = get_string("lmtp.hostname")) {
+      if (!is_set("lmtp.hostname") ||
+          check("lmtp.hostname", detail::is_domain_name(*v), "'" + *v + "' is not a host name")) {
+        c.lmtp.hostname = *v;
+      }
+    }
+    if (auto v = get_string("lmtp.unix-socket")) {
+      // sockaddr_un.sun_path is 108 bytes on Linux, with the terminating NUL.
+      if (check("lmtp.unix-socket", v->empty() || v->front() == '/',
+                "must be an absolute path, or \"\" for no socket") &&
+          check("lmtp.unix-socket", v->size() < 108, "is longer than a socket path may be (107)")) {
+        c.lmtp.unix_socket = *v;
+      }
+    }
+    if (auto m = get_mode("lmtp.unix-socket-mode")) c.lmtp.unix_socket_mode = *m;
+    for (auto [key, field] : {std::pair{"lmtp.unix-socket-owner", &c.lmtp.unix_socket_owner},
+                              std::pair{"lmtp.unix-socket-group", &c.lmtp.unix_socket_group},
+                              std::pair{"lmtp.user", &c.lmtp.user}}) {
+      if (auto v = get_string(key)) {
+        if (check(key, v->empty() || detail::is_user_name(*v),
+                  "'" + *v + "' is not a user or group name")) {
+          *field = *v;
+        }
+      }
+    }
+    if (auto b = get_bool("lmtp.allow-non-loopback")) c.lmtp.allow_non_loopback = *b;
+    if (auto v = get_string("lmtp.tcp")) {
+      if (v->empty()) {
+        c.lmtp.tcp.clear();
+      } else if (auto ep = detail::parse_endpoint(*v); !ep.ok()) {
+        check("lmtp.tcp", false, ep.error().message);
+      } else if (check("lmtp.tcp", ep->loopback || c.lmtp.allow_non_loopback,
+                       // RFC 2033 §1: LMTP is not for wide-area networks; it has no
+                       // authentication, so by default only this host may connect.
+                       "'" + *v +
+                           "' is not a loopback address (127.0.0.1:PORT, [::1]:PORT, "
+                           "localhost:PORT); set lmtp.allow-non-loopback = true to allow it")) {
+        c.lmtp.tcp = *v;
+      }
+    }
+    if (auto n = get_integer("lmtp.max-connections")) {
+      if (check("lmtp.max-connections", *n > 0, "must be a positive integer") &&
+          check("lmtp.max-connections", *n <= 65535, "must be at most 65535")) {
+        c.lmtp.max_connections = static_cast<unsigned>(*n);
+      }
+    }
+    if (auto d = get_duration("lmtp.idle-timeout")) {
+      if (check("lmtp.idle-timeout", d->count() > 0, "must be longer than 0s")) {
+        c.lmtp.idle_timeout = *d;
+      }
+    }
+    if (auto d = get_duration("lmtp.data-timeout")) {
+      if (check("lmtp.data-timeout", d->count() > 0, "must be longer than 0s")) {
+        c.lmtp.data_timeout = *d;
+      }
+    }
+    if (auto v = get_string("lmtp.spool-dir")) {
+      if (check("lmtp.spool-dir", !v->empty(), "must not be empty")) c.lmtp.spool_dir = *v;
+    }
+
+    // [limits]
+    if (auto s = get_size("limits.message-size")) {
+      if (check("limits.message-size", *s > 0, "must be larger than 0")) {
+        c.limits.message_size = *s;
+      }
+    }
+    if (auto s = get_size("limits.decompressed-size")) {
+      if (check("limits.decompressed-size", *s > 0, "must be larger than 0")) {
+        c.limits.decompressed_size = *s;
+      }
+    }
+    if (auto r = get_number("limits.compression-ratio")) {
+      if (check("limits.compression-ratio", std::isfinite(*r) && *r >= 1.0,
+                "must be a number of at least 1")) {
+        c.limits.compression_ratio = *r;
+      }
+    }
+    // RFC 5321 §4.5.3.1.6: a text line may be 1000 octets with its CRLF; §4.5.3.1.4: a
+    // command line 512. Smaller limits would refuse legal input.
+    if (auto s = get_size("limits.line-length")) {
+      if (check("limits.line-length", *s >= 1000, "must be at least 1000 (RFC 5321 §4.5.3.1.6)")) {
+        c.limits.line_length = static_cast<std::size_t>(*s);
+      }
+    }
+    if (auto s = get_size("limits.command-line-length")) {
+      if (check("limits.command-line-length", *s >= 512,
+                "must be at least 512 (RFC 5321 §4.5.3.1.4)")) {
+        c.limits.command_line_length = static_cast<std::size_t>(*s);
+      }
+    }
+
+    // [log]
+    if (auto v = get_string("log.level")) {
+      static constexpr std::array<std::pair<std::string_view, LogLevel>, 4> kLevels = {{
+          {"debug", LogLevel::Debug},
+          {"info", LogLevel::Info},
+          {"warning", LogLevel::Warning},
+          {"error", LogLevel::Error},
+      }};
+      auto it = std::find_if(kLevels.begin(), kLevels.end(),
+                             [&](const auto& l) { return l.first == *v; });
+      if (check("log.level", it != kLevels.end(),
+                "'" + *v + "': must be debug, info, warning or error")) {
+        c.log.level = it->second;
+      }
+    }
+  }
+
+  // --- problems -----------------------------------------------------------------------------
+
+  void problem(std::string key, int line, std::string message) {
+    Problem p{std::move(key), line, std::move(message)};
+    for (const Problem& q : problems_) {
+      if (q.key == p.key && q.line == p.line && q.message == p.message) return;
+    }
+    problems_.push_back(std::move(p));
+  }
+
+  LoadResult finish(std::shared_ptr<const Config> config) {
+    // In file order; problems without a line (computed defaults) last.
+    std::stable_sort(problems_.begin(), problems_.end(), [](const Problem& a, const Problem& b) {
+      const int la = a.line > 0 ? a.line : INT32_MAX;
+      const int lb = b.line > 0 ? b.line : INT32_MAX;
+      return la < lb;
+    });
+    LoadResult result;
+    if (problems_.empty()) result.config = std::move(config);
+    result.problems = std::move(problems_);
+    return result;
+  }
+
+  std::filesystem::path source_;
+  std::map<std::string, Entry> entries_;
+  std::map<std::string, Slot> slots_;
+  std::vector<std::string> stack_;  // keys being evaluated, for cycle reports
+  std::vector<Problem> problems_;
+};
+
+struct FileCloser {
+  void operator()(std::FILE* f) const noexcept { std::fclose(f); }
+};
+
+}  // namespace
+
+LoadResult load_string(std::string_view toml_text, const std::filesystem::path& name) {
+  return Loader(name).run(toml_text);
+}
+
+LoadResult load_file(const std::filesystem::path& path) {
+  std::unique_ptr<std::FILE, FileCloser> f(std::fopen(path.c_str(), "rb"));
+  std::string text;
+  if (f) {
+    std::array<char, 8192> buf{};
+    std::size_t n = 0;
+    while ((n = std::fread(buf.data(), 1, buf.size(), f.get())) > 0) text.append(buf.data(), n);
+  }
+  if (!f || std::ferror(f.get())) {
+    LoadResult result;
+    result.problems.push_back({"", 0, std::string("cannot read the file: ") + std::strerror(errno)});
+    return result;
+  }
+  return load_string(text, path);
+}
+
+std::shared_ptr<const Config> Config::defaults() {
+  static const std::shared_ptr<const Config> built_in = [] {
+    LoadResult r = load_string("", "");
+    if (!r.config) {
+      throw std::logic_error("the built-in configuration defaults do not load: " +
+                             r.problems.front().describe());
+    }
+    return r.config;
+  }();
+  return built_in;
+}
+
+}  // namespace mailreport::config
