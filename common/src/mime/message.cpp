@@ -54,31 +54,36 @@ std::vector<HeaderField> header_fields(GMimeObject* obj) {
   return out;
 }
 
-// A GMime stream as a ByteSource. GMime's filter streams may return 0 before the end (when a
-// chunk of input decodes to nothing), so 0 means "end" only together with eos().
+// A GMime stream (a part's raw content) as a ByteSource. The end of a bounded stream is
+// judged here: GMime's fs stream answers a read at its bound with -1 and never reports eos.
 class GMimeByteSource final : public ByteSource {
  public:
   explicit GMimeByteSource(GPtr<GMimeStream> s) : s_(std::move(s)) {}
   Result<std::size_t> read(std::span<char> buf) override {
-    if (buf.empty()) return std::size_t{0};
-    for (int idle = 0; idle < 1 << 20; ++idle) {
-      ssize_t n = g_mime_stream_read(s_.get(), buf.data(), buf.size());
-      if (n < 0) return make_error(ErrorCode::Io, "MIME part: read failed");
-      if (n > 0) return static_cast<std::size_t>(n);
-      if (g_mime_stream_eos(s_.get())) return std::size_t{0};
+    GMimeStream* s = s_.get();
+    std::size_t want = buf.size();
+    if (s->bound_end != -1) {
+      if (s->position >= s->bound_end) return std::size_t{0};
+      want = static_cast<std::size_t>(
+          std::min<gint64>(s->bound_end - s->position, static_cast<gint64>(want)));
     }
-    return make_error(ErrorCode::Invalid, "MIME part: decoder made no progress");
+    if (want == 0) return std::size_t{0};
+    ssize_t n = g_mime_stream_read(s, buf.data(), want);
+    if (n < 0) return make_error(ErrorCode::Io, "MIME part: read failed");
+    return static_cast<std::size_t>(n);
   }
 
  private:
   GPtr<GMimeStream> s_;
 };
 
-// base64 text → bytes, with GMime's incremental decoder.
-class Base64Source final : public ByteSource {
+// Removes a content transfer encoding (base64, quoted-printable, uuencode) incrementally,
+// with GMime's decoder state machine.
+class DecodingSource final : public ByteSource {
  public:
-  explicit Base64Source(std::unique_ptr<ByteSource> in) : in_(std::move(in)) {
-    g_mime_encoding_init_decode(&state_, GMIME_CONTENT_ENCODING_BASE64);
+  DecodingSource(std::unique_ptr<ByteSource> in, GMimeContentEncoding encoding)
+      : in_(std::move(in)) {
+    g_mime_encoding_init_decode(&state_, encoding);
   }
   Result<std::size_t> read(std::span<char> buf) override {
     while (pos_ == out_.size()) {
@@ -86,7 +91,7 @@ class Base64Source final : public ByteSource {
       std::array<char, 16384> enc;
       auto n = in_->read(enc);
       if (!n) return std::move(n).error();
-      out_.resize(g_mime_encoding_outlen(&state_, std::max<std::size_t>(*n, 4)) + 8);
+      out_.resize(g_mime_encoding_outlen(&state_, std::max<std::size_t>(*n, 4)) + 16);
       std::size_t m = *n == 0 ? g_mime_encoding_flush(&state_, enc.data(), 0, out_.data())
                               : g_mime_encoding_step(&state_, enc.data(), *n, out_.data());
       if (*n == 0) eof_ = true;
@@ -346,14 +351,13 @@ Result<std::unique_ptr<ByteSource>> Message::open(std::size_t index) const {
   GPtr<GMimeStream> sub(g_mime_stream_substream(raw, raw->bound_start, raw->bound_end));
   if (!sub) return make_error(ErrorCode::Io, "MIME part: cannot open content");
   GMimeContentEncoding enc = g_mime_data_wrapper_get_encoding(content);
+  std::unique_ptr<ByteSource> raw_source = std::make_unique<GMimeByteSource>(std::move(sub));
   if (enc == GMIME_CONTENT_ENCODING_BASE64 || enc == GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE ||
       enc == GMIME_CONTENT_ENCODING_UUENCODE) {
-    GPtr<GMimeStream> filtered(g_mime_stream_filter_new(sub.get()));
-    GPtr<GMimeFilter> decoder(g_mime_filter_basic_new(enc, FALSE));
-    g_mime_stream_filter_add(GMIME_STREAM_FILTER(filtered.get()), decoder.get());
-    return std::unique_ptr<ByteSource>(std::make_unique<GMimeByteSource>(std::move(filtered)));
+    return std::unique_ptr<ByteSource>(
+        std::make_unique<DecodingSource>(std::move(raw_source), enc));
   }
-  return std::unique_ptr<ByteSource>(std::make_unique<GMimeByteSource>(std::move(sub)));
+  return raw_source;
 }
 
 Result<std::string> Message::text(std::size_t index, std::size_t max_bytes, bool* truncated) const {
@@ -399,7 +403,7 @@ Result<std::string> Message::text(std::size_t index, std::size_t max_bytes, bool
 
 std::unique_ptr<ByteSource> base64_decoding_source(std::unique_ptr<ByteSource> encoded) {
   ensure_initialized();
-  return std::make_unique<Base64Source>(std::move(encoded));
+  return std::make_unique<DecodingSource>(std::move(encoded), GMIME_CONTENT_ENCODING_BASE64);
 }
 
 }  // namespace mailreport::mime

@@ -164,8 +164,74 @@ bool is_original_type(const std::string& t) {
          t == "message/global-headers";
 }
 
+// RFC 3464 §2.1 message/delivery-status, RFC 6533 §6.2 message/global-delivery-status, and
+// the x- spellings seen in the wild.
 bool is_delivery_status_type(const std::string& t) {
-  return t == "message/delivery-status" || t == "message/global-delivery-status";
+  return t.rfind("message/", 0) == 0 && ends_with(t, "delivery-status");
+}
+
+bool line_starts_with_field(std::string_view line, std::string_view field) {
+  return detail::starts_with_field(line.substr(0, field.size() + 8), field) && !line.empty() &&
+         line.front() != ' ' && line.front() != '\t';
+}
+
+// A bounce whose MIME structure is broken (boundaries that do not match, a boundary line
+// indented) still carries its RFC 3464 §2.2/§2.3 field groups as text. Returns them: the
+// group that starts at the first "Reporting-MTA:" (or "Final-Recipient:") line, and each
+// following blank-line-separated group that has per-recipient fields; "" when none.
+std::string salvage_delivery_status(std::string_view text) {
+  std::size_t start = std::string_view::npos;
+  for (std::string_view field : {"Reporting-MTA", "Final-Recipient"}) {
+    for (std::size_t pos = 0; pos < text.size();) {
+      std::size_t eol = text.find('\n', pos);
+      std::string_view line =
+          text.substr(pos, eol == std::string_view::npos ? text.npos : eol - pos);
+      if (line_starts_with_field(line, field)) {
+        start = pos;
+        break;
+      }
+      if (eol == std::string_view::npos) break;
+      pos = eol + 1;
+    }
+    if (start != std::string_view::npos) break;
+  }
+  if (start == std::string_view::npos) return {};
+  std::string out;
+  std::string group;
+  bool first = true;
+  auto flush_group = [&]() -> bool {
+    if (group.empty()) return true;
+    bool recipient = false;
+    std::size_t pos = 0;
+    while (pos < group.size()) {
+      std::size_t eol = group.find('\n', pos);
+      std::string_view line = std::string_view(group).substr(pos, eol - pos);
+      for (std::string_view f : {"Final-Recipient", "Original-Recipient", "Action", "Status"}) {
+        recipient = recipient || line_starts_with_field(line, f);
+      }
+      pos = eol + 1;
+    }
+    if (!first && !recipient) return false;
+    out += group + "\n";
+    group.clear();
+    first = false;
+    return true;
+  };
+  for (std::size_t pos = start; pos < text.size();) {
+    std::size_t eol = text.find('\n', pos);
+    std::string_view line = text.substr(pos, eol == std::string_view::npos ? text.npos : eol - pos);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.substr(0, 2) == "--") break;  // a MIME boundary
+    if (line.find_first_not_of(" \t") == std::string_view::npos) {
+      if (!flush_group()) break;
+    } else {
+      group.append(line).append("\n");
+    }
+    if (eol == std::string_view::npos) break;
+    pos = eol + 1;
+  }
+  flush_group();
+  return out;
 }
 
 // A part that may carry report fields as text despite its label.
@@ -195,6 +261,8 @@ class Extractor {
                      std::size_t human, std::size_t original, bool* not_a_report);
   Status deliver_dsn(const mime::Message& m, std::size_t container, std::size_t status,
                      std::size_t original);
+  Status deliver_dsn_text(const mime::Message& m, std::size_t container, std::string status_text,
+                          std::size_t original);
 
   // Classifies the outcome of handling one part. Returns an error only when extraction must
   // stop (the sink failed, the input cannot be read); other failures are recorded.
@@ -473,6 +541,17 @@ Status Extractor::try_container(const mime::Message& m, std::size_t i, std::size
     consume_subtree(parts, i, consumed);
     return deliver_dsn(m, i, status, original);
   }
+  if (report_type == "delivery-status") {
+    // A DSN whose MIME structure is broken: look for its field groups in the text.
+    auto text = m.text(i, kOriginalMax);
+    if (!text) return record(std::move(text).error(), c.content_type);
+    std::string fields = salvage_delivery_status(*text);
+    if (!fields.empty()) {
+      consume_subtree(parts, i, consumed);
+      out_.notes.push_back("delivery-status fields found in the text of a broken multipart/report");
+      return deliver_dsn_text(m, i, std::move(fields), original);
+    }
+  }
   if (is_report && human != kNpos && report_type != "delivery-status" && report_type != "tlsrpt" &&
       report_type != "disposition-notification") {
     // Exim/cPanel "DMARC Forensic Report": multipart/report with text only. The ARF parser
@@ -527,6 +606,12 @@ Status Extractor::deliver_dsn(const mime::Message& m, std::size_t container, std
   if (!src) return record(std::move(src).error(), label);
   auto status_text = read_all(**src, max_small());
   if (!status_text) return record(std::move(status_text).error(), label + " delivery status");
+  return deliver_dsn_text(m, container, std::move(*status_text), original);
+}
+
+Status Extractor::deliver_dsn_text(const mime::Message& m, std::size_t container,
+                                   std::string status_text, std::size_t original) {
+  std::string label = m.parts()[container].content_type;
   std::string original_text;
   if (original != kNpos) {
     auto text = m.text(original, kOriginalMax);
@@ -535,7 +620,7 @@ Status Extractor::deliver_dsn(const mime::Message& m, std::size_t container, std
   }
   DsnParts dsn;
   dsn.outer_headers = m.enclosing_headers(container);
-  dsn.delivery_status = *status_text;
+  dsn.delivery_status = status_text;
   dsn.original = original_text;
   auto report = parse_dsn(dsn);
   if (!report) return record(std::move(report).error(), label);
