@@ -70,8 +70,8 @@ int check_config(const Context& ctx) {
 }  // namespace
 
 void add_check_config_command(CLI::App& app, Context& ctx) {
-  auto* cmd = app.add_subcommand(
-      "check-config", "check the configuration file and show the effective values");
+  auto* cmd = app.add_subcommand("check-config",
+                                 "check the configuration file and show the effective values");
   cmd->add_option("-c,--config", ctx.config_path,
                   std::string("configuration file (default ") + kDefaultConfigPath +
                       " if present, else the built-in defaults)");

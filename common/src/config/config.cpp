@@ -60,8 +60,8 @@ constexpr std::array<std::string_view, 5> kDefaultAnalysisAddresses = {
 
 // Every key and its default, in one place.
 constexpr std::array<KeySpec, 24> kKeys = {{
-    {"report.domain", Kind::String, "", true},     // domain part of the host name
-    {"report.submitter", Kind::String, "", true},  // the host name
+    {"report.domain", Kind::String, "", true},      // domain part of the host name
+    {"report.submitter", Kind::String, "", true},   // the host name
     {"report.analysis.addresses", Kind::List, ""},  // kDefaultAnalysisAddresses
     {"report.analysis.store", Kind::Duration, "30d"},
     {"store.type", Kind::String, "sqlite"},
@@ -161,7 +161,9 @@ std::string suggestion(std::string_view key) {
   return best ? " (did you mean " + std::string(best->name) + "?)" : std::string();
 }
 
-int line_of(const toml::source_region& region) { return static_cast<int>(region.begin.line); }
+int line_of(const toml::source_region& region) {
+  return static_cast<int>(region.begin.line);
+}
 
 // Non-string values as TOML writes them: 32, 200.0, true, 0o660, [ 'a', 'b' ].
 std::string render(const toml::node& node) {
@@ -221,7 +223,8 @@ class Loader {
 
   void collect(const toml::table& table, const std::string& prefix) {
     for (auto&& [k, node] : table) {
-      const std::string key = prefix.empty() ? std::string(k.str()) : prefix + "." + std::string(k.str());
+      const std::string key =
+          prefix.empty() ? std::string(k.str()) : prefix + "." + std::string(k.str());
       const int line = line_of(k.source());
       if (k.str().find('.') != std::string_view::npos) {
         problem(key, line, "a quoted key may not contain '.'; write the dotted key without quotes");
@@ -269,8 +272,8 @@ class Loader {
       return std::nullopt;
     }
     if (stack_.size() >= kMaxDepth) {
-      problem(key, entry_line(key), "config_get nested more than " + std::to_string(kMaxDepth) +
-                                        " deep");
+      problem(key, entry_line(key),
+              "config_get nested more than " + std::to_string(kMaxDepth) + " deep");
       slot.state = Slot::State::Done;
       return std::nullopt;
     }
@@ -554,9 +557,8 @@ class Loader {
       }
     }
     if (auto v = get_string("report.submitter")) {
-      if (!is_set("report.submitter") ||
-          check("report.submitter", detail::is_domain_name(*v),
-                "'" + *v + "' is not a host name")) {
+      if (!is_set("report.submitter") || check("report.submitter", detail::is_domain_name(*v),
+                                               "'" + *v + "' is not a host name")) {
         c.report.submitter = *v;
       }
     }
@@ -752,7 +754,8 @@ LoadResult load_file(const std::filesystem::path& path) {
   }
   if (!f || std::ferror(f.get())) {
     LoadResult result;
-    result.problems.push_back({"", 0, std::string("cannot read the file: ") + std::strerror(errno)});
+    result.problems.push_back(
+        {"", 0, std::string("cannot read the file: ") + std::strerror(errno)});
     return result;
   }
   return load_string(text, path);

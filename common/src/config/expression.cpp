@@ -79,9 +79,8 @@ class Parser {
   bool at_end() const { return pos_ >= s_.size(); }
 
   Error fail(std::string_view what) const {
-    return make_error(ErrorCode::Invalid,
-                      "bad expression at column " + std::to_string(pos_ + 1) + ": " +
-                          std::string(what));
+    return make_error(ErrorCode::Invalid, "bad expression at column " + std::to_string(pos_ + 1) +
+                                              ": " + std::string(what));
   }
 
   std::string_view s_;

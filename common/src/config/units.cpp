@@ -43,9 +43,8 @@ Result<Number> split_number(std::string_view text, std::string_view what) {
     ++i;
   }
   if (i == 0) {
-    return make_error(ErrorCode::Invalid,
-                      "'" + std::string(s) + "' is not a " + std::string(what) +
-                          " (a whole number and a unit)");
+    return make_error(ErrorCode::Invalid, "'" + std::string(s) + "' is not a " + std::string(what) +
+                                              " (a whole number and a unit)");
   }
   return Number{v, trim(s.substr(i))};
 }
@@ -75,8 +74,8 @@ Result<std::chrono::seconds> parse_duration(std::string_view text) {
   } else if (u == "w") {
     unit = 7 * 86400;
   } else {
-    return make_error(ErrorCode::Invalid, "'" + std::string(trim(text)) +
-                                              "': unknown unit (use s, m, h, d or w)");
+    return make_error(ErrorCode::Invalid,
+                      "'" + std::string(trim(text)) + "': unknown unit (use s, m, h, d or w)");
   }
   auto secs = scale(*n, unit, text);
   if (!secs.ok()) return std::move(secs).error();
@@ -106,8 +105,8 @@ Result<std::uint64_t> parse_size(std::string_view text) {
   } else if (u == "t") {
     unit = 1ull << 40;
   } else {
-    return make_error(ErrorCode::Invalid, "'" + std::string(trim(text)) +
-                                              "': unknown unit (use B, KB, MB, GB or TB)");
+    return make_error(ErrorCode::Invalid,
+                      "'" + std::string(trim(text)) + "': unknown unit (use B, KB, MB, GB or TB)");
   }
   return scale(*n, unit, text);
 }
