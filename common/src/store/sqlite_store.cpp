@@ -1,7 +1,7 @@
 // SqliteStore: opening and configuring the database, raw message storage, lists, statistics
 // and retention (see mailreport/store/sqlite_store.hpp).
+#include <algorithm>
 #include <chrono>
-#include <nlohmann/json.hpp>
 
 #include "mailreport/store/sha256.hpp"
 #include "store/codec.hpp"
@@ -69,6 +69,16 @@ Status configure(Connection& db, const SqliteOptions& o, bool writer) {
   if (writer) {
     // WAL: readers do not block the writer nor the writer readers; one file plus -wal/-shm.
     if (auto st = db.exec("PRAGMA journal_mode = WAL"); !st) return st;
+    if (o.max_size > 0) {
+      auto q = db.query("PRAGMA page_size");
+      if (!q) return std::move(q).error();
+      auto row = q->step();
+      if (!row) return std::move(row).error();
+      std::uint64_t page = std::max<std::uint64_t>(q->u64(0), 512);
+      std::string sql = "PRAGMA max_page_count = " +
+                        std::to_string(std::max<std::uint64_t>(o.max_size / page, 1));
+      if (auto st = db.exec(sql); !st) return st;
+    }
   }
   // RFC 2033 §4.2: a 250 promises the message is kept; FULL syncs the WAL at every commit.
   if (auto st =

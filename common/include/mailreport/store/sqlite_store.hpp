@@ -15,6 +15,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <filesystem>
 #include <memory>
 
@@ -30,6 +31,10 @@ struct SqliteOptions {
   int compression_level = 1;         // zlib deflate level (1..9); 1–3 keep ingest fast
   std::size_t chunk_size = 1 << 20;  // compressed bytes per stored chunk
   bool read_only = false;            // open an existing store for reading only (no migrations)
+  // Largest size of the database file in bytes (PRAGMA max_page_count); 0 = no limit. A
+  // write that would grow the file beyond it fails like a full disk: ErrorCode::Store, and the
+  // message's transaction is rolled back.
+  std::uint64_t max_size = 0;
 };
 
 // Opens (creating if needed, unless read_only) and migrates the store. Fails with Store when

@@ -1,0 +1,175 @@
+// Store failures come back as ErrorCode::Store with nothing half-written; writers from many
+// threads are serialised.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <thread>
+
+#include "store_fixtures.hpp"
+#include "testsupport.hpp"
+
+namespace mailreport::store {
+namespace {
+
+using report::ReportSink;
+using test::count_rows;
+using test::filter;
+using test::open_store;
+using test::options_for;
+using test::raw_filter;
+using test::TempDir;
+
+TEST(StoreFailure, AReadOnlyStoreRefusesWrites) {
+  TempDir dir;
+  auto path = dir / "s.db";
+  { ASSERT_TRUE(open_store(path)); }
+  auto ro = open_sqlite_store(options_for(path, true));
+  ASSERT_TRUE(ro) << ro.error().describe();
+  auto tx = (*ro)->begin_write();
+  ASSERT_FALSE(tx);
+  EXPECT_EQ(tx.error().code, ErrorCode::Store);
+  auto list = (*ro)->list_reports({});  // reading still works
+  ASSERT_TRUE(list);
+  EXPECT_TRUE(list->empty());
+}
+
+TEST(StoreFailure, AWriteProtectedFileFailsWithAStoreError) {
+  if (::geteuid() == 0) GTEST_SKIP() << "root ignores file permissions";
+  TempDir dir;
+  auto path = dir / "s.db";
+  { ASSERT_TRUE(open_store(path)); }
+  ASSERT_EQ(::chmod(path.c_str(), 0444), 0);
+  ASSERT_EQ(::chmod(dir.path().c_str(), 0555), 0);
+  auto s = open_sqlite_store(options_for(path));
+  if (s) {
+    auto tx = (*s)->begin_write();
+    if (tx) {
+      MemorySource src("x");
+      auto info = (*tx)->add_raw_message({1, "t", "", {}, ""}, src);
+      if (info) {
+        EXPECT_FALSE((*tx)->commit());
+      }
+    }
+  }
+  ::chmod(dir.path().c_str(), 0755);
+  ::chmod(path.c_str(), 0644);
+  EXPECT_EQ(count_rows(path, "raw_messages"), 0);
+}
+
+TEST(StoreFailure, AFullStoreFailsMidMessageAndKeepsNothingOfIt) {
+  TempDir dir;
+  auto path = dir / "s.db";
+  SqliteOptions options;
+  options.max_size = 2 << 20;  // like a disk with 2 MiB
+  options.chunk_size = 64 << 10;
+  auto store = open_store(path, options);
+  ASSERT_TRUE(store);
+  // Incompressible bytes, bigger than the store may grow.
+  std::string big(4 << 20, '\0');
+  std::uint32_t x = 12345;
+  for (char& c : big) {
+    x = x * 1664525u + 1013904223u;
+    c = static_cast<char>(x >> 24);
+  }
+  {
+    auto tx = store->begin_write();
+    ASSERT_TRUE(tx);
+    MemorySource src(big);
+    auto info = (*tx)->add_raw_message({1, "test", "", {}, ""}, src);
+    ASSERT_FALSE(info);
+    EXPECT_EQ(info.error().code, ErrorCode::Store);
+  }
+  EXPECT_EQ(count_rows(path, "raw_messages"), 0);
+  EXPECT_EQ(count_rows(path, "raw_chunks"), 0);
+  // Small messages still fit afterwards.
+  auto tx = store->begin_write();
+  ASSERT_TRUE(tx);
+  MemorySource small("small");
+  ASSERT_TRUE((*tx)->add_raw_message({1, "test", "", {}, ""}, small));
+  ASSERT_TRUE((*tx)->commit());
+  EXPECT_EQ(count_rows(path, "raw_messages"), 1);
+}
+
+TEST(StoreFailure, ABusyStoreTimesOutWithAStoreError) {
+  TempDir dir;
+  auto path = dir / "s.db";
+  SqliteOptions options;
+  options.busy_timeout = std::chrono::milliseconds(100);
+  auto store = open_store(path, options);
+  ASSERT_TRUE(store);
+  sqlite3* raw = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &raw), SQLITE_OK);
+  std::unique_ptr<sqlite3, decltype(&sqlite3_close)> other(raw, &sqlite3_close);
+  ASSERT_EQ(sqlite3_exec(raw, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+  auto tx = store->begin_write();
+  ASSERT_FALSE(tx);
+  EXPECT_EQ(tx.error().code, ErrorCode::Store);
+  ASSERT_EQ(sqlite3_exec(raw, "ROLLBACK", nullptr, nullptr, nullptr), SQLITE_OK);
+  EXPECT_TRUE(store->begin_write());
+}
+
+TEST(StoreConcurrency, EightWritersAndAReader) {
+  TempDir dir;
+  auto path = dir / "s.db";
+  SqliteOptions options;
+  options.synchronous_full = false;  // the test is about locking, not fsync speed
+  auto store = open_store(path, options);
+  ASSERT_TRUE(store);
+  constexpr int kThreads = 8;
+  constexpr int kPerThread = 10;
+  std::atomic<int> failures{0};
+  std::atomic<bool> done{false};
+  std::thread reader([&] {
+    while (!done) {
+      auto l = store->list_reports(filter(std::nullopt, "", std::nullopt, 5));
+      auto s = store->summary(3);
+      if (!l || !s) ++failures;
+    }
+  });
+  std::vector<std::thread> writers;
+  for (int t = 0; t < kThreads; ++t) {
+    writers.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        auto tx = store->begin_write();
+        if (!tx) {
+          ++failures;
+          continue;
+        }
+        std::string raw = "message " + std::to_string(t) + "/" + std::to_string(i);
+        MemorySource src(raw);
+        auto info = (*tx)->add_raw_message({1700000000, "test", "", {}, ""}, src);
+        if (!info) {
+          ++failures;
+          continue;
+        }
+        auto w = (*tx)->report_writer(info->id, 1700000000);
+        // Every thread also sends one report that all the others send too.
+        auto shared = test::sample_dmarc("shared");
+        auto own = test::sample_dmarc("t" + std::to_string(t) + "-" + std::to_string(i));
+        for (const auto* m : {&own, &shared}) {
+          if (!w->dmarc_begin(m->header)) ++failures;
+          for (auto r : m->records) {
+            if (!w->dmarc_record(std::move(r))) ++failures;
+          }
+          if (!w->dmarc_end(m->header, m->errors)) ++failures;
+        }
+        if (!w->finish()) ++failures;
+        w.reset();
+        if (!(*tx)->set_parse_outcome(info->id, ParseStatus::Parsed, "")) ++failures;
+        if (!(*tx)->commit()) ++failures;
+      }
+    });
+  }
+  for (auto& w : writers) w.join();
+  done = true;
+  reader.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(count_rows(path, "raw_messages"), kThreads * kPerThread);
+  EXPECT_EQ(count_rows(path, "reports"), kThreads * kPerThread + 1);
+  EXPECT_EQ(count_rows(path, "dmarc_records"), 3 * (kThreads * kPerThread + 1));
+}
+
+}  // namespace
+}  // namespace mailreport::store

@@ -1,0 +1,211 @@
+// Synthetic report models and helpers shared by the store and ingest tests. The models are
+// written by hand (not parsed), so that the store tests do not depend on the parsers.
+#pragma once
+
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "mailreport/report/json.hpp"
+#include "mailreport/report/model.hpp"
+#include "mailreport/store/sqlite_store.hpp"
+#include "mailreport/store/store.hpp"
+
+namespace mailreport::test {
+
+inline report::DmarcAggregate sample_dmarc(std::string report_id = "r-1",
+                                           std::string org = "Example Org",
+                                           std::string domain = "example.com",
+                                           std::int64_t begin = 1700000000) {
+  report::DmarcAggregate a;
+  a.header.version = "1.0";
+  a.header.xml_namespace = "urn:ietf:params:xml:ns:dmarc-2.0";
+  auto& md = a.header.report_metadata;
+  md.org_name = std::move(org);
+  md.email = "noreply@org.example";
+  md.extra_contact_info = "https://org.example/dmarc";
+  md.report_id = std::move(report_id);
+  md.date_range = {begin, begin + 86399};
+  md.error = {"reporter-side error"};
+  md.generator = "gen 1.0";
+  auto& pp = a.header.policy_published;
+  pp.domain = std::move(domain);
+  pp.discovery_method = "psl";
+  pp.adkim = "r";
+  pp.aspf = "s";
+  pp.p = "reject";
+  pp.sp = "quarantine";
+  pp.np = "none";
+  pp.pct = 100;
+  pp.fo = "1";
+  pp.testing = "n";
+
+  report::DmarcRecord r1;
+  r1.row = {"192.0.2.1", 10, {"none", "pass", "fail", {{"forwarded", "via list"}}}};
+  r1.identifiers = {"example.com", "bounce.example.com", "example.com"};
+  r1.auth_results.dkim = {{"example.com", "s1", "pass", ""},
+                          {"other.example", "s2", "fail", "bad sig"}};
+  r1.auth_results.spf = {{"bounce.example.com", "mfrom", "fail", ""}};
+  report::DmarcRecord r2;
+  r2.row = {"2001:db8::1", 3, {"reject", "fail", "fail", {}}};
+  r2.identifiers = {"", "", "example.com"};
+  r2.auth_results.spf = {{"example.com", "helo", "softfail", "soft"}};
+  report::DmarcRecord r3;
+  r3.row = {"198.51.100.7", 5, {"none", "fail", "pass", {}}};
+  r3.identifiers = {"", "example.com", "example.com"};
+  r3.auth_results.spf = {{"example.com", "mfrom", "pass", ""}};
+  a.records = {r1, r2, r3};
+  a.errors = {"line 3: salvaged something"};
+  return a;  // 18 messages: 15 pass (aligned DKIM or SPF pass), 3 fail
+}
+
+inline report::TlsReport sample_tls(std::string report_id = "tls-1") {
+  report::TlsReport t;
+  t.organization_name = "Company-X";
+  t.date_range = {1700000000, 1700086399};
+  t.contact_info = "sts-reporting@company-x.example";
+  t.report_id = std::move(report_id);
+  report::TlsPolicy p;
+  p.policy_type = "sts";
+  p.policy_string = {"version: STSv1", "mode: enforce", "mx: mx.example.com"};
+  p.policy_domain = "example.com";
+  p.mx_host = {"mx.example.com"};
+  p.total_successful_session_count = 5326;
+  p.total_failure_session_count = 303;
+  p.failure_details = {
+      {"certificate-expired", "2001:db8:abcd:0012::1", "mx2.example.com", "", "203.0.113.56", 100,
+       "", ""},
+      {"starttls-not-supported", "2001:db8:abcd:0013::1", "mx.example.com", "mx.example.com",
+       "203.0.113.57", 203, "https://reports.example/why", "X509_V_ERR"}};
+  report::TlsPolicy p2;
+  p2.policy_type = "no-policy-found";
+  p2.policy_domain = "example.com";
+  p2.total_successful_session_count = 10;
+  t.policies = {p, p2};
+  t.errors = {"date without zone"};
+  return t;
+}
+
+inline report::ArfReport sample_arf(std::string message_id = "<arf-1@reporter.example>") {
+  report::ArfReport a;
+  a.feedback_type = "auth-failure";
+  a.user_agent = "SomeGenerator/1.0";
+  a.version = "1";
+  a.original_mail_from = "<sender@example.com>";
+  a.original_rcpt_to = {"<user@reporter.example>"};
+  a.arrival_date = 1700001234;
+  a.arrival_date_raw = "Tue, 14 Nov 2023 22:33:54 +0000";
+  a.source_ip = "192.0.2.9";
+  a.reporting_mta = "dns; mx.reporter.example";
+  a.reported_domain = {"Example.com"};
+  a.auth_failure = "dmarc";
+  a.delivery_result = "reject";
+  a.authentication_results = "mx.reporter.example; dmarc=fail header.from=example.com";
+  a.dkim_domain = "example.com";
+  a.spf_dns = "txt : example.com : v=spf1 -all";
+  a.identity_alignment = "none";
+  a.incidents = 2;
+  a.fields = {
+      {"Feedback-Type", "auth-failure"}, {"Auth-Failure", "dmarc"}, {"Source-IP", "192.0.2.9"}};
+  a.original_headers = {{"From", "Sender <sender@example.com>"}, {"Subject", "hello"}};
+  a.original_message_type = "text/rfc822-headers";
+  a.human_readable = "This is an authentication failure report.";
+  a.subject = "FW: hello";
+  a.from = "DMARC reports <dmarc@reporter.example>";
+  a.message_id = std::move(message_id);
+  return a;
+}
+
+inline report::DsnReport sample_dsn() {
+  report::DsnReport d;
+  d.original_envelope_id = "ENV123";
+  d.reporting_mta = "dns; mx.remote.example";
+  d.arrival_date = 1700002000;
+  d.fields = {{"Reporting-MTA", "dns; mx.remote.example"}, {"Original-Envelope-Id", "ENV123"}};
+  report::DsnRecipient r;
+  r.original_recipient = "rfc822; dmarc@remote.example";
+  r.final_recipient = "rfc822; dmarc@remote.example";
+  r.action = "failed";
+  r.status = "5.1.1";
+  r.remote_mta = "dns; mx.remote.example";
+  r.diagnostic_code = "smtp; 550 5.1.1 no such user";
+  r.last_attempt_date = 1700002000;
+  r.fields = {{"Final-Recipient", "rfc822; dmarc@remote.example"}, {"Action", "failed"}};
+  report::DsnRecipient r2;
+  r2.final_recipient = "rfc822; other@remote.example";
+  r2.action = "delayed";
+  r2.status = "4.4.1";
+  r2.will_retry_until = 1700100000;
+  d.recipients = {r, r2};
+  d.original_headers = {{"From", "noreply-dmarc@ours.example"}, {"Subject", "Report Domain: x"}};
+  d.subject = "Undelivered Mail Returned to Sender";
+  d.from = "MAILER-DAEMON@mx.remote.example";
+  d.message_id = "<dsn-1@mx.remote.example>";
+  return d;
+}
+
+using report::ReportSink;
+
+inline store::ReportFilter filter(std::optional<report::ReportType> type, std::string domain = "",
+                                  std::optional<std::int64_t> since = std::nullopt,
+                                  std::size_t limit = 0) {
+  store::ReportFilter f;
+  f.type = type;
+  f.domain = std::move(domain);
+  f.since = since;
+  f.limit = limit;
+  return f;
+}
+
+inline store::RawFilter raw_filter(std::optional<store::ParseStatus> status,
+                                   std::int64_t after_id = 0, std::size_t limit = 0) {
+  store::RawFilter f;
+  f.status = status;
+  f.after_id = after_id;
+  f.limit = limit;
+  return f;
+}
+
+inline store::SqliteOptions options_for(const std::filesystem::path& path, bool read_only = false) {
+  store::SqliteOptions o;
+  o.path = path;
+  o.read_only = read_only;
+  return o;
+}
+
+// Streams a DMARC report into a sink the way the parser does.
+inline void write_dmarc(report::ReportSink& sink, const report::DmarcAggregate& a) {
+  ASSERT_TRUE(sink.dmarc_begin(a.header));
+  for (auto r : a.records) ASSERT_TRUE(sink.dmarc_record(std::move(r)));
+  ASSERT_TRUE(sink.dmarc_end(a.header, a.errors));
+}
+
+inline std::unique_ptr<store::Store> open_store(const std::filesystem::path& path,
+                                                store::SqliteOptions options = {}) {
+  options.path = path;
+  auto s = store::open_sqlite_store(options);
+  if (!s) ADD_FAILURE() << s.error().describe();
+  return s ? std::move(*s) : nullptr;
+}
+
+// Counts rows of a table through a separate sqlite3 connection.
+inline std::int64_t count_rows(const std::filesystem::path& db, const std::string& table,
+                               const std::string& where = "") {
+  sqlite3* raw = nullptr;
+  sqlite3_open_v2(db.c_str(), &raw, SQLITE_OPEN_READONLY, nullptr);
+  std::unique_ptr<sqlite3, decltype(&sqlite3_close)> conn(raw, &sqlite3_close);
+  std::string sql = "SELECT count(*) FROM " + table + (where.empty() ? "" : " WHERE " + where);
+  sqlite3_stmt* st = nullptr;
+  if (sqlite3_prepare_v2(raw, sql.c_str(), -1, &st, nullptr) != SQLITE_OK) {
+    ADD_FAILURE() << sqlite3_errmsg(raw);
+    return -1;
+  }
+  std::unique_ptr<sqlite3_stmt, decltype(&sqlite3_finalize)> stmt(st, &sqlite3_finalize);
+  if (sqlite3_step(st) != SQLITE_ROW) return -1;
+  return sqlite3_column_int64(st, 0);
+}
+
+}  // namespace mailreport::test
