@@ -140,16 +140,22 @@ class DsnBuilder {
       seen_message_block_ = true;
       return;
     }
-    // A recipient block. The per-message block may be glued to it (no blank line between).
+    // A recipient block. The per-message block may be glued to it (no blank line between),
+    // and a recipient's fields may be spread over two blocks (boxbe.com puts Action in the
+    // per-message block and Final-Recipient in the next): a previous recipient without a
+    // Final-Recipient is continued rather than left incomplete.
     DsnRecipient* current = nullptr;
-    bool glued = false;
+    if (!r_.recipients.empty() && r_.recipients.back().final_recipient.empty()) {
+      current = &r_.recipients.back();
+      note("recipient fields spread over two blocks; merged");
+    }
+    bool had_message_fields = false;
     bool split = false;
     for (const auto& f : fields) {
       const std::string n = lower(f.name);
-      if (is_message_field(n) && (current == nullptr || message_slot_empty(n)) &&
-          (!seen_message_block_ || message_slot_empty(n))) {
+      if (is_message_field(n) && message_slot_empty(n)) {
         message_field(f, n);
-        glued = glued || current != nullptr || !seen_message_block_;
+        had_message_fields = true;
         continue;
       }
       if (current == nullptr) {
@@ -164,7 +170,7 @@ class DsnBuilder {
       }
       recipient_field(*current, f, n);
     }
-    if (glued && !seen_message_block_) {
+    if (had_message_fields && !seen_message_block_) {
       note("per-message and per-recipient fields in one block (no blank line between them)");
     }
     if (split) note("recipient groups not separated by a blank line");
@@ -220,6 +226,12 @@ Result<DsnReport> parse_dsn(const DsnParts& parts) {
   const std::string text = normalize_newlines(parts.delivery_status);
   const auto blocks = split_blocks(text);
   for (std::size_t i = 0; i < blocks.size(); ++i) {
+    // A MIME boundary line means the part ran on past its end (a broken boundary in the
+    // enclosing multipart): what follows is another part, not delivery status.
+    if (trim(blocks[i]).substr(0, 2) == "--") {
+      b.note("block " + std::to_string(i + 1) + " starts with a MIME boundary; the rest ignored");
+      break;
+    }
     auto fields = parse_fields(blocks[i]);
     if (fields.empty()) {
       b.note("block " + std::to_string(i + 1) + " holds no header fields; skipped");

@@ -73,12 +73,16 @@ std::vector<std::string_view> split_blocks(std::string_view text) {
 }
 
 namespace {
-// RFC 5322 §3.6.8: field-name = 1*ftext (printable US-ASCII except ":"), then ":".
+// RFC 5322 §3.6.8: field-name = 1*ftext (printable US-ASCII except ":"), then ":"; §4.5.3
+// (obs-optional) also allows white space before the colon ("Status : 5.0.0", Mimecast).
 bool looks_like_field(std::string_view line) {
-  std::size_t colon = line.find(':');
-  if (colon == 0 || colon == std::string_view::npos) return false;
-  for (std::size_t i = 0; i < colon; ++i) {
-    const auto c = static_cast<unsigned char>(line[i]);
+  const std::size_t colon = line.find(':');
+  if (colon == std::string_view::npos) return false;
+  std::string_view name = line.substr(0, colon);
+  while (!name.empty() && (name.back() == ' ' || name.back() == '\t')) name.remove_suffix(1);
+  if (name.empty()) return false;
+  for (char ch : name) {
+    const auto c = static_cast<unsigned char>(ch);
     if (c <= 32 || c >= 127) return false;
   }
   return true;
@@ -88,19 +92,31 @@ bool looks_like_field(std::string_view line) {
 std::vector<mime::HeaderField> parse_fields(std::string_view block) {
   const std::string text = normalize_newlines(block);
   std::string_view rest = text;
+  // Leading lines that are neither fields nor blank (prose, an mbox "From " line) would make
+  // GMime see no header at all; blank lines would end the header before it starts.
   while (!rest.empty()) {
     const std::size_t eol = rest.find('\n');
     const std::string_view line = rest.substr(0, eol);
-    if (looks_like_field(line) || trim(line).empty()) break;
+    if (looks_like_field(line)) break;
     rest = eol == std::string_view::npos ? std::string_view() : rest.substr(eol + 1);
   }
-  // A block that begins with blank lines would read as an empty header; skip them.
-  while (!rest.empty() && (rest.front() == '\n' || rest.front() == ' ' || rest.front() == '\t')) {
+  // Inside the header, a line that is neither a field nor a continuation is taken as a
+  // continuation of the field above: multi-line SMTP replies in Diagnostic-Code are often
+  // pasted without the leading white space (e.g. "550-..." lines from MessageLabs).
+  std::string fixed;
+  fixed.reserve(rest.size() + 16);
+  while (!rest.empty()) {
     const std::size_t eol = rest.find('\n');
-    if (!trim(rest.substr(0, eol)).empty()) break;
+    const std::string_view line = rest.substr(0, eol);
+    if (trim(line).empty()) break;  // end of the header block; a body is ignored
+    if (!looks_like_field(line) && line.front() != ' ' && line.front() != '\t') {
+      fixed.push_back(' ');
+    }
+    fixed.append(line);
+    fixed.push_back('\n');
     rest = eol == std::string_view::npos ? std::string_view() : rest.substr(eol + 1);
   }
-  return mime::parse_header_fields(rest);
+  return mime::parse_header_fields(fixed);
 }
 
 std::string strip_comments(std::string_view s) {

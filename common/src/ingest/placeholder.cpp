@@ -1,1 +1,0 @@
-// placeholder so the target has a source; removed when the module gets its code
