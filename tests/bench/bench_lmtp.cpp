@@ -87,9 +87,7 @@ void BM_LmtpDeliverSmallReport(benchmark::State& state) {
   const std::vector<std::string> rcpt{"dmarc@example.com"};
   std::uint64_t ok = 0;
   for (auto _ : state) {
-    state.PauseTiming();
-    std::string msg = report_message(sequence.fetch_add(1));
-    state.ResumeTiming();
+    std::string msg = report_message(sequence.fetch_add(1));  // microseconds; not paused
     auto r = client->deliver("dmarc@bench.example", rcpt, msg);
     if (!r || r->empty() || !(*r)[0].reply.positive()) {
       state.SkipWithError("delivery not acknowledged");
