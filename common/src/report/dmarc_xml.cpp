@@ -17,6 +17,10 @@
 // records go to the sink one by one, every text value is capped (kMaxText), the error list is
 // capped (kMaxErrors) and the parser's name dictionary is capped (kMaxDistinctNames).
 //
+// Character sets: dmarc_charset.hpp converts legacy encodings named in the XML declaration
+// (windows-1252, ...) to UTF-8 itself, so that a byte the encoding does not define costs one
+// U+FFFD instead of the rest of the report; UTF-8 and UTF-16 go to libxml2 untouched.
+//
 // Salvage rules (each noted in `errors` with a line number): parse errors reported by libxml2;
 // <feedback> found below another element (a stray never-closed <xs:schema> before it); an element
 // inside a text element (an unescaped '<': the text is rebuilt as "<name..."); invalid UTF-8
@@ -24,6 +28,7 @@
 // input that ends inside <feedback> (the incomplete last record is dropped).
 //
 // Not done: schema validation; <extension> contents; the `lang` attributes.
+#include <libxml/SAX2.h>
 #include <libxml/parser.h>
 #include <libxml/parserInternals.h>
 #include <libxml/xmlerror.h>
@@ -41,6 +46,7 @@
 #include <string_view>
 #include <vector>
 
+#include "dmarc_charset.hpp"
 #include "mailreport/report/dmarc_xml.hpp"
 
 namespace mailreport::report {
@@ -300,6 +306,23 @@ struct ParserCtxtDeleter {
 };
 using ParserCtxtPtr = std::unique_ptr<xmlParserCtxt, ParserCtxtDeleter>;
 
+// Sets the calling thread's libxml2 structured error handler for its lifetime (libxml2 keeps
+// these per thread).
+class ThreadErrorHandler {
+ public:
+  ThreadErrorHandler(void* ctx, xmlStructuredErrorFunc fn)
+      : old_ctx_(xmlStructuredErrorContext), old_fn_(xmlStructuredError) {
+    xmlSetStructuredErrorFunc(ctx, fn);
+  }
+  ~ThreadErrorHandler() { xmlSetStructuredErrorFunc(old_ctx_, old_fn_); }
+  ThreadErrorHandler(const ThreadErrorHandler&) = delete;
+  ThreadErrorHandler& operator=(const ThreadErrorHandler&) = delete;
+
+ private:
+  void* old_ctx_;
+  xmlStructuredErrorFunc old_fn_;
+};
+
 void init_libxml2_once() {
   static std::once_flag once;
   std::call_once(once, [] { xmlInitParser(); });
@@ -374,9 +397,12 @@ class DmarcSaxParser {
   const xmlChar* leaf_name_ = nullptr;  // for messages
   std::string text_;
   bool text_truncated_ = false;
-  // The element that was just started and skipped, so that a broken start tag (an unescaped
-  // '<' in text) can be closed right away (see libxml_error).
-  const xmlChar* just_skipped_ = nullptr;
+  // The element that was just started, so that a broken start tag (an unescaped '<' in text)
+  // can be closed right away (see libxml_error).
+  const xmlChar* just_started_ = nullptr;
+  // A child element of the current text element (only its name, for the salvage above).
+  const xmlChar* leaf_child_ = nullptr;
+  const xmlChar* leaf_child_prefix_ = nullptr;
 
   // libxml2 interns names and namespace URIs in its dictionary, so one name is one pointer for
   // the whole parse: lookups are cached by pointer (only for pointers the dictionary owns).
@@ -418,19 +444,19 @@ void DmarcSaxParser::on_start(void* self, const xmlChar* localname, const xmlCha
   auto* p = static_cast<DmarcSaxParser*>(self);
   p->guarded([&] {
     p->start(localname, prefix, uri);
-    p->just_skipped_ = p->skip_ > 0 ? localname : nullptr;
+    p->just_started_ = localname;
   });
 }
 
 void DmarcSaxParser::on_end(void* self, const xmlChar*, const xmlChar*, const xmlChar*) noexcept {
   auto* p = static_cast<DmarcSaxParser*>(self);
-  p->just_skipped_ = nullptr;
+  p->just_started_ = nullptr;
   p->guarded([&] { p->end(); });
 }
 
 void DmarcSaxParser::on_characters(void* self, const xmlChar* ch, int len) noexcept {
   auto* p = static_cast<DmarcSaxParser*>(self);
-  p->just_skipped_ = nullptr;
+  p->just_started_ = nullptr;
   if (!p->in_leaf_ || p->skip_ > 0) return;  // whitespace between elements, ignored content
   p->guarded([&] {
     p->characters(
@@ -526,15 +552,23 @@ void DmarcSaxParser::libxml_error(const xmlError& e) {
   if (phase_ == Phase::Done) return;
   note("line " + std::to_string(e.line) + ": " + (e.level == XML_ERR_WARNING ? "warning: " : "") +
        msg);
-  // A start tag that libxml2 could not finish ("Couldn't find end of Start Tag x") is what an
-  // unescaped '<' in text looks like: <email><a@b.example></email>. libxml2 reports the element
-  // as started and will close it at the next end tag, which textually belongs to the parent;
-  // like libxml2's own tree builder, treat the broken element as empty right away so that the
-  // following end tags close the elements they name. Only for elements we skipped: a DMARC
-  // element with a broken start tag still has its own end tag.
-  if (e.code == XML_ERR_GT_REQUIRED && just_skipped_ != nullptr && e.str1 != nullptr &&
-      std::strcmp(e.str1, reinterpret_cast<const char*>(just_skipped_)) == 0) {
-    just_skipped_ = nullptr;
+  // A start tag that libxml2 could not finish ("Couldn't find end of Start Tag x"), which is
+  // what an unescaped '<' in text looks like: <email><a@b.example></email>. libxml2 has reported
+  // the element as started, then drops it from its element stack without an end event (parser.c
+  // xmlParseElementStart: nodePop + namePop); mirror that, or every later end tag would close
+  // the wrong element.
+  if (e.code == XML_ERR_GT_REQUIRED && just_started_ != nullptr && e.str1 != nullptr &&
+      std::strcmp(e.str1, reinterpret_cast<const char*>(just_started_)) == 0) {
+    if (in_leaf_ && skip_ == 1 && leaf_child_ == just_started_) {
+      // <email><a@b.example></email>: keep the text that the '<' began.
+      std::string raw = "<";
+      if (leaf_child_prefix_ != nullptr) (raw += sv(leaf_child_prefix_)) += ':';
+      raw += sv(leaf_child_);
+      characters(raw);
+      note_at_line("unescaped '<' in <" + std::string(sv(leaf_name_)) + ">; kept as text");
+      leaf_child_ = nullptr;
+    }
+    just_started_ = nullptr;
     end();
   }
 }
@@ -566,8 +600,8 @@ void DmarcSaxParser::start(const xmlChar* localname, const xmlChar* prefix, cons
     ++skip_;
     return;
   }
-  std::string_view name = phase_ == Phase::BeforeFeedback || in_leaf_ ? sv(localname) : "";
   if (phase_ == Phase::BeforeFeedback) {
+    std::string_view name = sv(localname);
     if (name == "feedback") {
       phase_ = Phase::InFeedback;
       feedback_ns_ = std::string(sv(uri));
@@ -588,14 +622,10 @@ void DmarcSaxParser::start(const xmlChar* localname, const xmlChar* prefix, cons
     return;
   }
   if (in_leaf_) {
-    // RFC 9990 text elements have no children: this is most likely an unescaped '<' that
-    // libxml2 read as a tag. Keep the text it stands for and skip the "element".
-    note_at_line("element <" + std::string(name) + "> inside <" + std::string(sv(leaf_name_)) +
-                 "> (unescaped '<'?); kept as text");
-    std::string raw = "<";
-    if (prefix != nullptr) (raw += sv(prefix)) += ':';
-    raw += name;
-    characters(raw);
+    // Text elements have no children. Skip it; if its start tag turns out to be broken, it was
+    // an unescaped '<' in the text (see libxml_error).
+    leaf_child_ = localname;
+    leaf_child_prefix_ = prefix;
     ++skip_;
     return;
   }
@@ -625,6 +655,11 @@ void DmarcSaxParser::end() {
   if (phase_ == Phase::Done) return;
   if (skip_ > 0) {
     --skip_;
+    if (skip_ == 0 && in_leaf_ && leaf_child_ != nullptr) {
+      note_at_line("element <" + std::string(sv(leaf_child_)) + "> inside <" +
+                   std::string(sv(leaf_name_)) + "> ignored");
+      leaf_child_ = nullptr;
+    }
     return;
   }
   if (phase_ == Phase::BeforeFeedback) {
@@ -801,8 +836,13 @@ Status DmarcSaxParser::run(ByteSource& src) {
   // Deliberately null: entityDecl, getEntity, getParameterEntity, resolveEntity,
   // externalSubset — no entity is ever defined, expanded or loaded.
 
-  src_ = &src;
+  detail::DmarcCharsetSource charset(src);
+  if (auto st = charset.prepare(); !st) return st;
+  src_ = &charset;
   inbuf_.resize(kReadChunk);
+  // Errors that libxml2 raises without a parser context (I/O, encoding) go to the calling
+  // thread's handler: route them to `errors` too, never to stderr.
+  ThreadErrorHandler thread_errors(this, &DmarcSaxParser::on_error);
   ParserCtxtPtr ctxt(xmlCreateIOParserCtxt(&sax, this, &DmarcSaxParser::io_read,
                                            &DmarcSaxParser::io_close, this,
                                            XML_CHAR_ENCODING_NONE));
@@ -813,7 +853,9 @@ Status DmarcSaxParser::run(ByteSource& src) {
   }
   ctxt_ = ctxt.get();
   // No XML_PARSE_NOENT / DTDLOAD / DTDATTR / DTDVALID / HUGE: see the file comment.
-  xmlCtxtUseOptions(ctxt_, XML_PARSE_RECOVER | XML_PARSE_NONET);
+  // XML_PARSE_IGNORE_ENC when the charset layer already converted the bytes to UTF-8.
+  xmlCtxtUseOptions(ctxt_, XML_PARSE_RECOVER | XML_PARSE_NONET |
+                               (charset.ignore_declared_encoding() ? XML_PARSE_IGNORE_ENC : 0));
   xmlParseDocument(ctxt_);
   if (exception_) std::rethrow_exception(exception_);
   if (read_error_) return std::move(*read_error_);
@@ -828,6 +870,7 @@ Status DmarcSaxParser::run(ByteSource& src) {
     } else {
       why = "no element found";
     }
+    make_valid_utf8(why);
     return make_error(ErrorCode::Invalid,
                       "not a DMARC aggregate report: no <feedback> element; " + why);
   }
@@ -841,6 +884,9 @@ Status DmarcSaxParser::run(ByteSource& src) {
       }
     }
   }
+  auto charset_notes = charset.notes();
+  for (auto& n : charset_notes) make_valid_utf8(n);  // they quote the declaration
+  errors_.insert(errors_.begin(), charset_notes.begin(), charset_notes.end());
   if (suppressed_errors_ > 0) {
     errors_.push_back("... and " + std::to_string(suppressed_errors_) + " more errors");
   }

@@ -406,6 +406,115 @@ TEST(DmarcXml, Utf16WithByteOrderMark) {
   EXPECT_EQ(p.report.records[0].row.count, 6u);
 }
 
+// Reads one byte at a time, to cross every buffer boundary.
+class TrickleSource final : public ByteSource {
+ public:
+  explicit TrickleSource(std::string_view data) : data_(data) {}
+  Result<std::size_t> read(std::span<char> buf) override {
+    if (pos_ == data_.size() || buf.empty()) return std::size_t{0};
+    buf[0] = data_[pos_++];
+    return std::size_t{1};
+  }
+
+ private:
+  std::string_view data_;
+  std::size_t pos_ = 0;
+};
+
+std::string with_encoding(std::string xml, std::string_view encoding) {
+  xml.replace(xml.find("UTF-8"), 5, encoding);
+  return xml;
+}
+
+TEST(DmarcXml, BytesALegacyEncodingDoesNotDefineCostOneCharacter) {
+  // 0x81 is undefined in windows-1252, 0xE9 is not US-ASCII: libxml2 alone would stop the
+  // document there (and print to stderr); the records after it must survive.
+  for (auto [encoding, bad] :
+       {std::pair<std::string_view, std::string_view>{"windows-1252", "\x81"},
+        {"US-ASCII", "\xE9"}}) {
+    SCOPED_TRACE(encoding);
+    std::string xml = with_encoding(
+        report_xml(record_xml("192.0.2.1", 1) + record_xml("192.0.2.2", 2)), encoding);
+    xml.replace(xml.find("Reporter"), 8, "Re" + std::string(bad) + "porter");
+    testing::internal::CaptureStderr();
+    auto p = parse_string(xml);
+    std::string err = testing::internal::GetCapturedStderr();
+    EXPECT_EQ(err, "");
+    ASSERT_TRUE(p.status.ok()) << p.status.error().describe();
+    EXPECT_EQ(p.report.header.report_metadata.org_name, "Re\xEF\xBF\xBDporter");
+    EXPECT_EQ(p.report.records.size(), 2u);
+    EXPECT_EQ(message_count(p.report), 3u);
+    EXPECT_TRUE(any_error_contains(p.report, "replaced by U+FFFD")) << all_errors(p.report);
+  }
+}
+
+TEST(DmarcXml, MultiByteLegacyEncodingAcrossReadBoundaries) {
+  // Shift_JIS "\u65e5\u672c" (Japan), read one byte at a time.
+  std::string xml = with_encoding(report_xml(record_xml("192.0.2.1", 1)), "Shift_JIS");
+  xml.replace(xml.find("Reporter"), 8, "\x93\xFA\x96\x7B");
+  TrickleSource src(xml);
+  CollectingSink sink;
+  ASSERT_TRUE(parse_dmarc_xml(src, sink).ok());
+  const auto& r = std::get<DmarcAggregate>(sink.reports().at(0));
+  EXPECT_EQ(r.header.report_metadata.org_name, "\xE6\x97\xA5\xE6\x9C\xAC");
+  EXPECT_EQ(r.records.size(), 1u);
+  EXPECT_TRUE(r.errors.empty()) << all_errors(r);
+}
+
+TEST(DmarcXml, LargeLegacyEncodedReport) {
+  std::string records;
+  for (int i = 0; i < 3000; ++i) records += record_xml("192.0.2." + std::to_string(i % 250), 2);
+  std::string xml = with_encoding(report_xml(records), "ISO-8859-1");
+  xml.replace(xml.find("Reporter"), 8, "R\xE9porter");
+  auto p = parse_string(xml);
+  ASSERT_TRUE(p.status.ok());
+  EXPECT_EQ(p.report.header.report_metadata.org_name, "R\xC3\xA9porter");
+  EXPECT_EQ(p.report.records.size(), 3000u);
+  EXPECT_EQ(message_count(p.report), 6000u);
+  EXPECT_TRUE(p.report.errors.empty()) << all_errors(p.report);
+}
+
+TEST(DmarcXml, UnknownOrWrongEncodingIsReadAsUtf8) {
+  for (std::string_view encoding : {"x-no-such-charset", "UTF-16"}) {
+    SCOPED_TRACE(encoding);
+    std::string xml = with_encoding(report_xml(record_xml("192.0.2.1", 5)), encoding);
+    xml.replace(xml.find("Reporter"), 8, "R\xC3\xA9porter");
+    auto p = parse_string(xml);
+    ASSERT_TRUE(p.status.ok()) << p.status.error().describe();
+    EXPECT_EQ(p.report.header.report_metadata.org_name, "R\xC3\xA9porter");
+    EXPECT_EQ(message_count(p.report), 5u);
+    EXPECT_TRUE(any_error_contains(p.report, std::string(encoding))) << all_errors(p.report);
+  }
+}
+
+TEST(DmarcXml, BrokenUtf16DoesNotPrintToStderr) {
+  std::string utf8 = report_xml(record_xml("192.0.2.1", 6));
+  std::string utf16 = "\xFF\xFE";
+  for (char c : utf8) {
+    utf16 += c;
+    utf16 += '\0';
+  }
+  auto at = utf16.find(std::string("R\0e\0p\0", 6));
+  utf16.insert(at, std::string("\x00\xD8", 2));  // an unpaired high surrogate
+  testing::internal::CaptureStderr();
+  auto p = parse_string(utf16);
+  EXPECT_EQ(testing::internal::GetCapturedStderr(), "");
+  if (p.status.ok()) {
+    EXPECT_FALSE(p.report.errors.empty());
+  } else {
+    EXPECT_EQ(p.status.error().code, ErrorCode::Invalid);
+  }
+}
+
+TEST(DmarcXml, ChildElementsOfTextElementsAreIgnored) {
+  auto p = parse_string(report_xml(record_xml("192.0.2.1", 1), "",
+                                   "<domain>example.com<b>bold</b></domain><p>none</p>"));
+  ASSERT_TRUE(p.status.ok());
+  EXPECT_EQ(p.report.header.policy_published.domain, "example.com");
+  EXPECT_EQ(p.report.header.policy_published.p, "none");
+  EXPECT_TRUE(any_error_contains(p.report, "<b> inside <domain> ignored")) << all_errors(p.report);
+}
+
 TEST(DmarcXml, UnescapedLessThanInText) {
   MAILREPORT_REQUIRE_CORPUS();
   auto p = parse_corpus("parsedmarc/samples/aggregate/invalid_xml.xml");
@@ -636,6 +745,32 @@ TEST(DmarcXml, TrailingGarbageAfterFeedbackIsIgnored) {
   ASSERT_TRUE(p.status.ok());
   EXPECT_EQ(p.report.records.size(), 1u);
   EXPECT_TRUE(p.report.errors.empty()) << all_errors(p.report);
+}
+
+TEST(DmarcXml, DamagedInputNeverBreaksTheParser) {
+  const std::string base = report_xml(record_xml("192.0.2.1", 1) + record_xml("192.0.2.2", 2),
+                                      " xmlns=\"urn:ietf:params:xml:ns:dmarc-2.0\"");
+  std::size_t parsed = 0;
+  for (std::size_t i = 0; i < base.size(); ++i) {
+    for (int damage = 0; damage < 4; ++damage) {
+      std::string xml = base;
+      switch (damage) {
+        case 0: xml.insert(i, "<"); break;
+        case 1: xml[i] = '&'; break;
+        case 2: xml.erase(i, 1); break;
+        default: xml[i] = '\xff'; break;
+      }
+      auto p = parse_string(xml);
+      if (!p.status.ok()) {
+        EXPECT_EQ(p.status.error().code, ErrorCode::Invalid) << xml;
+        continue;
+      }
+      ++parsed;
+      EXPECT_LE(p.report.records.size(), 2u) << xml;
+      EXPECT_NO_THROW((void)to_json(p.report).dump()) << xml;
+    }
+  }
+  EXPECT_GT(parsed, base.size() * 3);  // nearly every damaged copy is still a report
 }
 
 // ------------------------------------------------------------------ not a report
