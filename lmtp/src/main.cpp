@@ -1,2 +1,189 @@
-// PLACEHOLDER: replaced by the real receiver.
-int main() { return 1; }
+// mailreport-lmtp: the RFC 2033 receiver for report mailboxes. It loads the configuration,
+// binds the LMTP sockets, drops privileges (lmtp.user), opens the store and serves until
+// SIGTERM/SIGINT, then stops gracefully (a message in DATA may finish) and exits 0.
+// Always in the foreground: systemd (or any supervisor) runs it; logs go to stderr.
+#include <grp.h>
+#include <pthread.h>
+#include <pwd.h>
+#include <signal.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+
+#include <cerrno>
+#include <cstring>
+#include <iostream>
+#include <memory>
+#include <string>
+
+#include "mailreport/config/config.hpp"
+#include "mailreport/ingest/store_ingestor.hpp"
+#include "mailreport/lmtp/server.hpp"
+#include "mailreport/store/sqlite_store.hpp"
+#include "mailreport/util/log.hpp"
+
+namespace {
+
+// sysexits.h values.
+constexpr int kExitOk = 0;
+constexpr int kExitFailure = 1;
+constexpr int kExitUsage = 64;
+constexpr int kExitUnavailable = 69;  // the store cannot be opened
+constexpr int kExitOsErr = 71;        // sockets, privileges
+constexpr int kExitConfig = 78;
+
+constexpr const char* kDefaultConfig = "/etc/mailreport/mailreport.toml";
+constexpr auto kStopGrace = std::chrono::seconds(30);
+
+using mailreport::Error;
+using mailreport::ErrorCode;
+using mailreport::make_error;
+using mailreport::Status;
+
+// Postfix's order: sockets first, then setgid + initgroups + setuid, then refuse to go on
+// with any root identity left.
+Status drop_privileges(const std::string& user) {
+  long size = ::sysconf(_SC_GETPW_R_SIZE_MAX);
+  std::string buf(size > 0 ? static_cast<std::size_t>(size) : 16384u, '\0');
+  passwd pw{};
+  passwd* found = nullptr;
+  if (::getpwnam_r(user.c_str(), &pw, buf.data(), buf.size(), &found) != 0 || !found) {
+    return make_error(ErrorCode::Invalid, "lmtp.user: unknown user '" + user + "'");
+  }
+  if (pw.pw_uid == 0) {
+    return make_error(ErrorCode::Invalid, "lmtp.user: '" + user +
+                                              "' is root; name an "
+                                              "unprivileged user");
+  }
+  if (::geteuid() != 0) {
+    if (::getuid() == pw.pw_uid && ::geteuid() == pw.pw_uid) return {};  // already that user
+    return make_error(ErrorCode::Io, "lmtp.user is '" + user +
+                                         "' but the receiver does not run as root and cannot "
+                                         "switch to it");
+  }
+  if (::setgid(pw.pw_gid) != 0) {
+    return make_error(ErrorCode::Io, std::string("setgid: ") + std::strerror(errno));
+  }
+  if (::initgroups(pw.pw_name, pw.pw_gid) != 0) {
+    return make_error(ErrorCode::Io, std::string("initgroups: ") + std::strerror(errno));
+  }
+  if (::setuid(pw.pw_uid) != 0) {
+    return make_error(ErrorCode::Io, std::string("setuid: ") + std::strerror(errno));
+  }
+  if (::getuid() == 0 || ::geteuid() == 0 || ::getgid() == 0 || ::getegid() == 0 ||
+      ::setuid(0) == 0) {
+    return make_error(ErrorCode::Io,
+                      "still privileged after switching to '" + user + "'; refusing to continue");
+  }
+  return {};
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace mailreport;
+
+  CLI::App app{"mailreport-lmtp: receives DMARC, TLS-RPT, ARF and DSN reports over LMTP"};
+  std::string config_path = kDefaultConfig;
+  bool foreground = true;
+  app.add_option("-c,--config", config_path,
+                 std::string("configuration file (default ") + kDefaultConfig + ")");
+  app.add_flag("-f,--foreground", foreground,
+               "stay in the foreground (always the case; for service managers)");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? kExitOk : kExitUsage;
+  }
+
+  auto loaded = config::load_file(config_path);
+  if (!loaded.problems.empty()) {
+    for (const auto& p : loaded.problems) std::cerr << config_path << ":" << p.describe() << "\n";
+    std::cerr << "mailreport-lmtp: " << loaded.problems.size()
+              << " configuration problem(s), not starting\n";
+    return kExitConfig;
+  }
+  std::shared_ptr<const config::Config> cfg = loaded.config;
+  StderrLogger log(cfg->log.level);
+  if (cfg->store.type != "sqlite") {
+    log.error("lmtp", "store.type '" + cfg->store.type + "' is not supported by this build");
+    return kExitConfig;
+  }
+
+  // SIGTERM/SIGINT/SIGHUP are taken by sigwait() below: block them before any thread exists
+  // so that every thread inherits the mask. SIGPIPE cannot happen on sockets (MSG_NOSIGNAL),
+  // but a log pipe may close.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  try {
+    // The ingestor is created after the privileges are dropped (below); the server only
+    // needs it once it accepts, so it holds a forwarding reference until then.
+    struct Forward final : ingest::Ingestor {
+      ingest::Ingestor* target = nullptr;
+      Result<ingest::Outcome> ingest(const ingest::Envelope& e, const Input& m) override {
+        return target->ingest(e, m);
+      }
+    } forward;
+
+    lmtp::Server server(cfg, forward, log);
+    if (auto st = server.listen(); !st) {
+      log.error("lmtp", st.error().message);
+      return kExitOsErr;
+    }
+    if (!cfg->lmtp.user.empty()) {
+      if (auto st = drop_privileges(cfg->lmtp.user); !st) {
+        log.error("lmtp", st.error().message);
+        return kExitOsErr;
+      }
+      log.info("lmtp", "running as " + cfg->lmtp.user);
+    }
+
+    // The store is opened as the unprivileged user, so that the database and its WAL/SHM
+    // files belong to the user that keeps writing them (and that the CLI runs as).
+    store::SqliteOptions so;
+    so.path = cfg->store.path;
+    auto opened = store::open_sqlite_store(so);
+    if (!opened) {
+      log.error("lmtp", "cannot open the store " + cfg->store.path.string() + ": " +
+                            opened.error().describe());
+      return kExitUnavailable;
+    }
+    ingest::IngestOptions io;
+    io.limits.max_decompressed_bytes = cfg->limits.decompressed_size;
+    io.limits.max_compression_ratio = cfg->limits.compression_ratio;
+    io.temp_dir = lmtp::session_options(*cfg).spool_dir;
+    ingest::StoreIngestor ingestor(**opened, log, io);
+    forward.target = &ingestor;
+
+    if (auto st = server.start(); !st) {
+      log.error("lmtp", st.error().message);
+      return kExitOsErr;
+    }
+    log.info("lmtp", "ready (store " + cfg->store.path.string() + ")");
+
+    for (;;) {
+      int sig = 0;
+      if (sigwait(&signals, &sig) != 0) continue;
+      if (sig == SIGHUP) {
+        log.info("lmtp", "SIGHUP: configuration reload is not supported; restart instead");
+        continue;
+      }
+      log.info("lmtp",
+               std::string("received ") + (sig == SIGTERM ? "SIGTERM" : "SIGINT") + ", stopping");
+      break;
+    }
+    server.stop(kStopGrace);
+  } catch (const std::exception& e) {
+    log.error("lmtp", std::string("fatal: ") + e.what());
+    return kExitFailure;
+  }
+  return kExitOk;
+}
