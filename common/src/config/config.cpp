@@ -281,7 +281,8 @@ class Loader {
     stack_.push_back(key);
     std::optional<std::string> text = compute(key, slot);
     stack_.pop_back();
-    if (slot.state == Slot::State::Busy) {  // a cycle through this key has already failed it
+    // Still Busy unless a cycle through this key has already marked it as failed.
+    if (slot.state == Slot::State::Busy) {
       slot.state = Slot::State::Done;
       slot.text = std::move(text);
     }
