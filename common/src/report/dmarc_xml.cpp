@@ -57,6 +57,9 @@ constexpr std::size_t kMaxText = 64 * 1024;  // one text value
 constexpr std::size_t kMaxErrors = 100;      // entries in `errors`
 constexpr int kMaxDistinctNames = 100000;    // libxml2 dictionary entries (names, URIs)
 constexpr std::size_t kReadChunk = 64 * 1024;
+// Repeated elements kept per list (<error> per report; <reason>, <dkim>, <spf> per record).
+// RFC 9990 §3.1.3 asks for at most 100 DKIM results per row.
+constexpr std::size_t kMaxListItems = 1000;
 
 constexpr std::string_view kNsRfc9990 = "urn:ietf:params:xml:ns:dmarc-2.0";
 constexpr std::string_view kNsRfc7489 = "http://dmarc.org/dmarc-xml/0.1";
@@ -373,6 +376,7 @@ class DmarcSaxParser {
 
   bool dmarc_namespace(const xmlChar* uri);
   const Child* lookup(Ctx parent, const xmlChar* localname);
+  bool list_full(const Child* child) const;
   void note(std::string message);
   void note_at_line(std::string message);
   int line() const;
@@ -418,6 +422,7 @@ class DmarcSaxParser {
   DmarcHeader header_;
   DmarcRecord record_;
   bool record_has_content_ = false;
+  bool list_cap_noted_ = false;
   bool begun_ = false;
 
   std::vector<std::string> errors_;
@@ -638,6 +643,15 @@ void DmarcSaxParser::start(const xmlChar* localname, const xmlChar* prefix, cons
     ++skip_;
     return;
   }
+  if (list_full(child)) {
+    if (!list_cap_noted_) {
+      note_at_line("more than " + std::to_string(kMaxListItems) + " <" + std::string(child->name) +
+                   "> elements in one list; the rest are ignored");
+      list_cap_noted_ = true;
+    }
+    ++skip_;
+    return;
+  }
   if (child->container) {
     open(child->ctx);
     frames_.push_back(child->ctx);
@@ -649,6 +663,19 @@ void DmarcSaxParser::start(const xmlChar* localname, const xmlChar* prefix, cons
   text_.clear();
   text_truncated_ = false;
   if (frames_.size() > 1 && frames_[1] == Ctx::Record) record_has_content_ = true;
+}
+
+bool DmarcSaxParser::list_full(const Child* child) const {
+  const DmarcRecord& r = record_;
+  if (child->container) {
+    switch (child->ctx) {
+      case Ctx::Reason: return r.row.policy_evaluated.reason.size() >= kMaxListItems;
+      case Ctx::AuthDkim: return r.auth_results.dkim.size() >= kMaxListItems;
+      case Ctx::AuthSpf: return r.auth_results.spf.size() >= kMaxListItems;
+      default: return false;
+    }
+  }
+  return child->field == Field::Error && header_.report_metadata.error.size() >= kMaxListItems;
 }
 
 void DmarcSaxParser::end() {

@@ -719,6 +719,28 @@ TEST(DmarcXml, LongValuesAreTruncated) {
   EXPECT_EQ(p.report.records.size(), 1u);
 }
 
+TEST(DmarcXml, ListsAndErrorsAreBounded) {
+  std::string dkims;
+  for (int i = 0; i < 1500; ++i) {
+    dkims +=
+        "<dkim><domain>d" + std::to_string(i) + ".example</domain><result>pass</result></dkim>";
+  }
+  std::string garbage_counts;
+  for (int i = 0; i < 300; ++i) {
+    garbage_counts +=
+        "<record><row><source_ip>192.0.2.1</source_ip><count>x</count></row></record>";
+  }
+  auto p = parse_string(report_xml("<record><row><count>1</count></row><auth_results>" + dkims +
+                                   "</auth_results></record>" + garbage_counts));
+  ASSERT_TRUE(p.status.ok());
+  ASSERT_EQ(p.report.records.size(), 301u);
+  EXPECT_EQ(p.report.records[0].auth_results.dkim.size(), 1000u);
+  EXPECT_EQ(p.report.records[0].auth_results.dkim.back().domain, "d999.example");
+  EXPECT_TRUE(any_error_contains(p.report, "more than 1000 <dkim>")) << all_errors(p.report);
+  ASSERT_EQ(p.report.errors.size(), 101u);
+  EXPECT_EQ(p.report.errors.back(), "... and 201 more errors");
+}
+
 TEST(DmarcXml, TruncatedInputDeliversWhatWasParsed) {
   std::string xml = report_xml(record_xml("192.0.2.1", 2) + record_xml("192.0.2.2", 3) +
                                record_xml("192.0.2.3", 4));
