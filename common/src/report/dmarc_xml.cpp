@@ -1,12 +1,15 @@
 // DMARC aggregate report parser: RFC 7489 Appendix C and RFC 9990 §3 / Appendix A XML, streamed
 // from a ByteSource to a ReportSink in bounded memory.
 //
-// How: libxml2's SAX2 push parser in recover mode. Not xmlTextReader: in libxml2 2.9.14 (Debian
-// 12) the reader gives up at the first well-formedness error even with XML_PARSE_RECOVER
-// (xmlTextReaderPushData returns -1 as soon as ctxt->wellFormed == 0), which would lose real
-// reports with an unescaped '<' or a stray byte; the SAX2 push parser keeps delivering events, and
-// it builds no tree at all. Elements are matched by local name, so reports without a namespace,
-// with the RFC 9990 namespace (urn:ietf:params:xml:ns:dmarc-2.0), the RFC 7489 one
+// How: libxml2's SAX2 parser in recover mode, pulling from the ByteSource through I/O
+// callbacks. Not xmlTextReader: in libxml2 2.9.14 (Debian 12) the reader gives up at the first
+// well-formedness error even with XML_PARSE_RECOVER (xmlTextReaderPushData returns -1 as soon as
+// ctxt->wellFormed == 0), which would lose real reports with an unescaped '<' or a stray byte;
+// the SAX2 parser keeps delivering events, builds no tree, and costs fewer instructions per byte.
+// Parser errors go to a per-parse structured handler (SAX serror; context-less ones through the
+// thread's handler, set for the duration) and end up in `errors` with their line, never on
+// stderr. Elements are matched by local name, so reports without a namespace, with the RFC 9990
+// namespace (urn:ietf:params:xml:ns:dmarc-2.0), the RFC 7489 one
 // (http://dmarc.org/dmarc-xml/0.1) or with undeclared prefixes all parse; elements in any other
 // namespace are extensions and are skipped, as are unknown elements (RFC 9990 §5).
 //
@@ -14,8 +17,9 @@
 // getEntity, getParameterEntity, resolveEntity or externalSubset callback and XML_PARSE_NOENT,
 // DTDLOAD, DTDATTR and DTDVALID are off, so `&x;` stays unexpanded text (or is dropped with an
 // error) and nothing is read from files or the network (XML_PARSE_NONET). Memory stays flat:
-// records go to the sink one by one, every text value is capped (kMaxText), the error list is
-// capped (kMaxErrors) and the parser's name dictionary is capped (kMaxDistinctNames).
+// records go to the sink one by one, every text value is capped (kMaxText), repeated elements
+// (kMaxListItems), the error list (kMaxErrors) and the parser's name dictionary
+// (kMaxDistinctNames) too.
 //
 // Character sets: dmarc_charset.hpp converts legacy encodings named in the XML declaration
 // (windows-1252, ...) to UTF-8 itself, so that a byte the encoding does not define costs one
