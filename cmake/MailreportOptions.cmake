@@ -2,7 +2,7 @@
 add_library(mailreport-flags INTERFACE)
 target_compile_options(mailreport-flags INTERFACE
   -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor -Wcast-align -Wunused
-  -Woverloaded-virtual -Wnull-dereference -Wformat=2 -Wimplicit-fallthrough)
+  -Woverloaded-virtual -Wformat=2 -Wimplicit-fallthrough)
 if(MAILREPORT_WERROR)
   target_compile_options(mailreport-flags INTERFACE -Werror)
 endif()
