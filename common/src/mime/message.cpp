@@ -346,7 +346,11 @@ Result<std::unique_ptr<ByteSource>> Message::open(std::size_t index) const {
   GMimeDataWrapper* content =
       GMIME_IS_PART(obj) ? g_mime_part_get_content(GMIME_PART(obj)) : nullptr;
   GMimeStream* raw = content ? g_mime_data_wrapper_get_stream(content) : nullptr;
-  if (!raw) return std::unique_ptr<ByteSource>(std::make_unique<MemorySource>(std::string_view()));
+  if (!raw) {
+    static constexpr char kNothing[] = "";  // a non-null empty view
+    return std::unique_ptr<ByteSource>(
+        std::make_unique<MemorySource>(std::string_view(kNothing, 0)));
+  }
   // An independent view of the content (own position), so several streams can be open.
   GPtr<GMimeStream> sub(g_mime_stream_substream(raw, raw->bound_start, raw->bound_end));
   if (!sub) return make_error(ErrorCode::Io, "MIME part: cannot open content");
