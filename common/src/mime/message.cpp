@@ -183,6 +183,7 @@ struct Message::Impl {
   std::vector<GMimeObject*> objects;   // parts[i] ↔ objects[i] (owned by root's tree)
   std::vector<std::size_t> enclosing;  // nearest Message node above parts[i], or kNoParent
   std::vector<std::string> notes;
+  bool truncated = false;
 
   void walk(GMimeObject* obj, std::size_t parent, std::size_t enclosing_msg, int depth);
 };
@@ -191,9 +192,8 @@ void Message::Impl::walk(GMimeObject* obj, std::size_t parent, std::size_t enclo
                          int depth) {
   if (!obj) return;
   if (parts.size() >= kMaxNodes || depth > kMaxDepth) {
-    if (notes.empty() || notes.back() != "MIME tree too large or deep: rest not examined") {
-      notes.push_back("MIME tree too large or deep: rest not examined");
-    }
+    if (!truncated) notes.push_back("MIME tree too large or deep: rest not examined");
+    truncated = true;
     return;
   }
   Part p;
@@ -268,6 +268,9 @@ const std::vector<Part>& Message::parts() const noexcept {
 }
 const std::vector<std::string>& Message::notes() const noexcept {
   return impl_->notes;
+}
+bool Message::truncated() const noexcept {
+  return impl_->truncated;
 }
 
 const std::vector<HeaderField>& Message::enclosing_headers(std::size_t index) const {

@@ -419,6 +419,11 @@ Status Extractor::handle_message(const mime::Message& m, const std::string& labe
     return {};
   }
   std::size_t limit = parts.size();
+  if (m.truncated()) {
+    record_limit(
+        make_error(ErrorCode::LimitExceeded, "MIME: parts nested too deep or too many to examine"),
+        label);
+  }
   if (limit > limits_.max_parts) {
     limit = limits_.max_parts;
     record_limit(make_error(ErrorCode::LimitExceeded,

@@ -446,6 +446,21 @@ TEST(Extract, ManyPartsAreCapped) {
   EXPECT_NE(r.error.find("more than 10 parts"), std::string::npos) << r.error;
 }
 
+TEST(Extract, DeepMimeNestingIsALimit) {
+  std::string msg = std::string(kHeaders);
+  for (int i = 0; i < 100; ++i) {
+    msg += "Content-Type: multipart/mixed; boundary=\"b" + std::to_string(i) + "\"\n\n--b" +
+           std::to_string(i) + "\n";
+  }
+  msg +=
+      "Content-Type: application/gzip; name=\"r.xml.gz\"\nContent-Transfer-Encoding: base64\n\n" +
+      base64(gzip(kDmarcXml));
+  Extracted r = extract(Input::from_memory(msg));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.code, ErrorCode::LimitExceeded);
+  EXPECT_NE(r.error.find("nested too deep"), std::string::npos) << r.error;
+}
+
 // ---------------------------------------------------------------- ARF, DSN, TLS messages
 
 TEST(Extract, ArfFeedbackReport) {

@@ -84,6 +84,9 @@ class Message {
   const std::vector<HeaderField>& enclosing_headers(std::size_t index) const;
   // Notes about what was odd (From line skipped, CR-only line endings converted, ...).
   const std::vector<std::string>& notes() const noexcept;
+  // True when the tree was deeper than 64 levels or had more than 4096 nodes: parts() then
+  // holds only what came before the cut.
+  bool truncated() const noexcept;
 
   // A stream over the decoded content of a Leaf node. The stream stays valid after the
   // Message is destroyed. Fails with Invalid for other node kinds.
