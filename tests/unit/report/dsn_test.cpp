@@ -5,7 +5,6 @@
 
 #include <iostream>
 #include <nlohmann/json.hpp>
-#include <regex>
 #include <set>
 #include <string>
 
@@ -332,18 +331,27 @@ struct DsnNote {
 };
 
 std::optional<DsnNote> dsn_note(const std::string& notes) {
-  static const std::regex re(
-      R"(DSN: Reporting-MTA=(.*?); \d+ recipient block\(s\); actions=\{.*?\}; status=([^|]*))");
-  std::smatch m;
-  if (!std::regex_search(notes, m, re)) return std::nullopt;
+  static const std::string kStart = "DSN: Reporting-MTA=";
+  static const std::string kBlocks = " recipient block(s); ";
+  static const std::string kStatus = "; status=";
+  const auto at = notes.find(kStart);
+  if (at == std::string::npos) return std::nullopt;
+  const auto end = notes.find(" | ", at);
+  const std::string seg =
+      notes.substr(at + kStart.size(), end == std::string::npos ? end : end - at - kStart.size());
+  // The Reporting-MTA value itself holds "; ": it ends before "; <N> recipient block(s)".
+  const auto blocks = seg.find(kBlocks);
+  const auto status_at = seg.rfind(kStatus);
+  if (blocks == std::string::npos || status_at == std::string::npos) return std::nullopt;
+  const auto count_at = seg.rfind("; ", blocks);
   DsnNote n;
-  const std::string mta = m[1].str();
+  const std::string mta = seg.substr(0, count_at);
   if (mta != "-") {
     const auto semi = mta.find(';');
     n.reporting_mta = mta.substr(semi == std::string::npos ? 0 : semi + 1);
     n.reporting_mta.erase(0, n.reporting_mta.find_first_not_of(' '));
   }
-  std::string list = m[2].str();
+  std::string list = seg.substr(status_at + kStatus.size());
   list = list.substr(0, list.find(" ("));  // "4.4.7 (delivery time expired)"
   std::size_t start = 0;
   while (start < list.size()) {
