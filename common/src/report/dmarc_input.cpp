@@ -1,7 +1,7 @@
-// The character-set layer of the DMARC aggregate parser (see dmarc_charset.hpp). XML 1.0 §4.3.3
+// The character-set layer of the DMARC aggregate parser (see dmarc_input.hpp). XML 1.0 §4.3.3
 // and Appendix F: the encoding is named in the XML declaration, which must come first and is
 // ASCII-compatible for every encoding this layer converts; anything else is left to libxml2.
-#include "dmarc_charset.hpp"
+#include "dmarc_input.hpp"
 
 #include <iconv.h>
 
@@ -9,12 +9,13 @@
 #include <cerrno>
 #include <cstring>
 #include <string_view>
+#include <utility>
 
 namespace mailreport::report::detail {
 
 namespace {
 
-constexpr std::size_t kHead = 1024;  // the XML declaration must be within this
+constexpr std::size_t kHead = 4096;  // the look-ahead: XML declaration, stray schema tag
 constexpr std::size_t kInBuf = 16 * 1024;
 constexpr std::size_t kOutBuf = 64 * 1024;
 constexpr std::string_view kReplacement = "\xEF\xBF\xBD";  // U+FFFD
@@ -57,6 +58,43 @@ std::string declared_encoding(std::string_view head) {
   return std::string(decl.substr(i, close - i));
 }
 
+bool is_name_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+         c == '-' || c == '.' || c == ':';
+}
+
+// The byte range of a start tag named "schema" (any prefix) that comes before the first
+// <feedback> start tag, or {0, 0}. Quoted attribute values may hold '>'.
+std::pair<std::size_t, std::size_t> stray_schema_tag(std::string_view head) {
+  std::size_t pos = 0;
+  for (;;) {
+    std::size_t lt = head.find('<', pos);
+    if (lt == std::string_view::npos) return {0, 0};
+    std::size_t end = lt + 1;
+    while (end < head.size() && is_name_char(head[end])) ++end;
+    std::string_view name = head.substr(lt + 1, end - lt - 1);
+    std::string_view local =
+        name.substr(name.rfind(':') == std::string_view::npos ? 0 : name.rfind(':') + 1);
+    if (local == "feedback") return {0, 0};
+    if (local == "schema" && end < head.size() &&
+        (head[end] == '>' || head[end] == '/' || head[end] == ' ' || head[end] == '\t' ||
+         head[end] == '\r' || head[end] == '\n')) {
+      char quote = 0;
+      for (std::size_t i = end; i < head.size(); ++i) {
+        if (quote != 0) {
+          if (head[i] == quote) quote = 0;
+        } else if (head[i] == '"' || head[i] == '\'') {
+          quote = head[i];
+        } else if (head[i] == '>') {
+          return {lt, i + 1};
+        }
+      }
+      return {0, 0};
+    }
+    pos = lt + 1;
+  }
+}
+
 // Input that libxml2 must see as is: a byte-order mark, or the first bytes of "<?xml" in
 // UTF-16/UTF-32/EBCDIC (XML 1.0 Appendix F.1).
 bool not_ascii_compatible(std::string_view head) {
@@ -69,7 +107,7 @@ bool not_ascii_compatible(std::string_view head) {
 
 }  // namespace
 
-struct DmarcCharsetSource::Converter {
+struct DmarcInputSource::Converter {
   explicit Converter(iconv_t c) : cd(c) {}
   ~Converter() { iconv_close(cd); }
   Converter(const Converter&) = delete;
@@ -77,10 +115,10 @@ struct DmarcCharsetSource::Converter {
   iconv_t cd;
 };
 
-DmarcCharsetSource::DmarcCharsetSource(ByteSource& inner) : inner_(inner) {}
-DmarcCharsetSource::~DmarcCharsetSource() = default;
+DmarcInputSource::DmarcInputSource(ByteSource& inner) : inner_(inner) {}
+DmarcInputSource::~DmarcInputSource() = default;
 
-Status DmarcCharsetSource::prepare() {
+Status DmarcInputSource::prepare() {
   head_.resize(kHead);
   std::size_t got = 0;
   while (got < kHead) {
@@ -91,6 +129,11 @@ Status DmarcCharsetSource::prepare() {
   }
   head_.resize(got);
   if (not_ascii_compatible(head_)) return {};
+
+  if (auto [from, to] = stray_schema_tag(head_); to > from) {
+    dropped_tag_ = head_.substr(from, std::min<std::size_t>(to - from, 120));
+    head_.erase(from, to - from);
+  }
 
   declared_ = declared_encoding(head_);
   std::string enc = lower(declared_);
@@ -115,8 +158,11 @@ Status DmarcCharsetSource::prepare() {
   return {};
 }
 
-std::vector<std::string> DmarcCharsetSource::notes() const {
+std::vector<std::string> DmarcInputSource::notes() const {
   std::vector<std::string> notes;
+  if (!dropped_tag_.empty()) {
+    notes.push_back("dropped a stray start tag before <feedback>: " + dropped_tag_);
+  }
   if (!unsupported_.empty()) {
     notes.push_back("the XML declaration names encoding \"" + unsupported_ +
                     "\", which does not match the document or is unknown; read as UTF-8");
@@ -129,7 +175,7 @@ std::vector<std::string> DmarcCharsetSource::notes() const {
   return notes;
 }
 
-Result<std::size_t> DmarcCharsetSource::read_raw(std::span<char> buf) {
+Result<std::size_t> DmarcInputSource::read_raw(std::span<char> buf) {
   if (head_pos_ < head_.size()) {
     std::size_t k = std::min(buf.size(), head_.size() - head_pos_);
     std::memcpy(buf.data(), head_.data() + head_pos_, k);
@@ -139,12 +185,12 @@ Result<std::size_t> DmarcCharsetSource::read_raw(std::span<char> buf) {
   return inner_.read(buf);
 }
 
-Result<std::size_t> DmarcCharsetSource::read(std::span<char> buf) {
+Result<std::size_t> DmarcInputSource::read(std::span<char> buf) {
   if (!conv_) return read_raw(buf);
   return convert(buf);
 }
 
-Status DmarcCharsetSource::fill_input() {
+Status DmarcInputSource::fill_input() {
   if (in_begin_ > 0) {
     std::memmove(in_.data(), in_.data() + in_begin_, in_end_ - in_begin_);
     in_end_ -= in_begin_;
@@ -158,7 +204,7 @@ Status DmarcCharsetSource::fill_input() {
   return {};
 }
 
-Result<std::size_t> DmarcCharsetSource::convert(std::span<char> buf) {
+Result<std::size_t> DmarcInputSource::convert(std::span<char> buf) {
   for (;;) {
     if (out_begin_ < out_end_) {
       std::size_t k = std::min(buf.size(), out_end_ - out_begin_);

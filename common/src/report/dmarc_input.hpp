@@ -1,13 +1,16 @@
-// The character-set layer of the DMARC aggregate parser: presents a report whose XML
-// declaration names a legacy, ASCII-compatible encoding (windows-1252, ISO-8859-x, US-ASCII,
-// Shift_JIS, ...) to libxml2 as UTF-8, converting with iconv and replacing every byte that is
-// not valid in the declared encoding by U+FFFD.
+// The input layer of the DMARC aggregate parser: fixes, on the bytes, the two problems that an
+// XML parser cannot recover from by itself, before libxml2 sees them.
 //
-// Why not let libxml2 convert: libxml2 2.9 stops the whole document at the first byte its
-// converter rejects (a windows-1252 report holding 0x81, a "US-ASCII" report holding a Latin-1
-// name) and prints the error to stderr; and it refuses documents whose encoding it does not
-// know. Real reports do both. UTF-8 (declared or not), UTF-16/32 and anything with a byte-order
-// mark pass through untouched: libxml2 handles those itself.
+// 1. Character sets. A report whose XML declaration names a legacy, ASCII-compatible encoding
+//    (windows-1252, ISO-8859-x, US-ASCII, Shift_JIS, ...) is converted to UTF-8 here with iconv,
+//    every byte that is not valid in that encoding becoming U+FFFD. libxml2 2.9 would instead
+//    stop the whole document at the first byte its converter rejects (a windows-1252 report
+//    holding 0x81, a "US-ASCII" report holding a Latin-1 name), print the error to stderr, and
+//    refuse encodings it does not know. UTF-8 (declared or not), UTF-16/32 and anything with a
+//    byte-order mark pass through untouched: libxml2 handles those itself.
+// 2. A stray <xs:schema ...> start tag before <feedback>, never closed (seen from some RFC 7489
+//    reporters; parsedmarc strips it too): it is dropped when it appears in the first kHead
+//    bytes, so that <feedback> is the root, also when the stray tag is self-closed.
 #pragma once
 
 #include <cstdint>
@@ -19,12 +22,12 @@
 
 namespace mailreport::report::detail {
 
-class DmarcCharsetSource final : public ByteSource {
+class DmarcInputSource final : public ByteSource {
  public:
-  explicit DmarcCharsetSource(ByteSource& inner);
-  ~DmarcCharsetSource() override;
-  DmarcCharsetSource(const DmarcCharsetSource&) = delete;
-  DmarcCharsetSource& operator=(const DmarcCharsetSource&) = delete;
+  explicit DmarcInputSource(ByteSource& inner);
+  ~DmarcInputSource() override;
+  DmarcInputSource(const DmarcInputSource&) = delete;
+  DmarcInputSource& operator=(const DmarcInputSource&) = delete;
 
   // Reads the start of the input and decides how to present it. Call once, before read().
   Status prepare();
@@ -32,7 +35,7 @@ class DmarcCharsetSource final : public ByteSource {
   // True when the output is UTF-8 whatever the declaration says: the XML parser must then
   // ignore the declared encoding (XML_PARSE_IGNORE_ENC).
   bool ignore_declared_encoding() const noexcept { return ignore_declaration_; }
-  // What the layer did, for the report's `errors` (e.g. undecodable bytes); empty if nothing.
+  // What the layer did, for the report's `errors` (undecodable bytes, a dropped tag).
   std::vector<std::string> notes() const;
 
   Result<std::size_t> read(std::span<char> buf) override;
@@ -50,6 +53,7 @@ class DmarcCharsetSource final : public ByteSource {
   bool ignore_declaration_ = false;
   std::string declared_;
   std::string unsupported_;  // a declared encoding iconv does not know
+  std::string dropped_tag_;  // the stray schema tag, when one was dropped
   std::unique_ptr<Converter> conv_;
   // Conversion buffers (only when converting).
   std::vector<char> in_;

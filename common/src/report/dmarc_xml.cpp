@@ -21,15 +21,17 @@
 // (kMaxListItems), the error list (kMaxErrors) and the parser's name dictionary
 // (kMaxDistinctNames) too.
 //
-// Character sets: dmarc_charset.hpp converts legacy encodings named in the XML declaration
-// (windows-1252, ...) to UTF-8 itself, so that a byte the encoding does not define costs one
-// U+FFFD instead of the rest of the report; UTF-8 and UTF-16 go to libxml2 untouched.
+// Input fixes (dmarc_input.hpp): legacy encodings named in the XML declaration (windows-1252,
+// ...) are converted to UTF-8 before libxml2, so that a byte the encoding does not define costs
+// one U+FFFD instead of the rest of the report; a stray <xs:schema> tag before <feedback> is
+// dropped. UTF-8 and UTF-16 go to libxml2 untouched.
 //
-// Salvage rules (each noted in `errors` with a line number): parse errors reported by libxml2;
-// <feedback> found below another element (a stray never-closed <xs:schema> before it); an element
-// inside a text element (an unescaped '<': the text is rebuilt as "<name..."); invalid UTF-8
-// replaced by U+FFFD; garbage numbers; over-long values truncated; empty <record>s dropped; an
-// input that ends inside <feedback> (the incomplete last record is dropped).
+// Salvage rules (each noted in `errors`, with a line number where there is one): parse errors
+// reported by libxml2; <feedback> found below another element; an element inside a text element
+// (ignored; when its start tag is broken it was an unescaped '<', and the text is kept as
+// "<name..."); invalid UTF-8 replaced by U+FFFD; garbage numbers; over-long values truncated;
+// empty <record>s dropped; an input that ends inside <feedback> (the incomplete last record is
+// dropped).
 //
 // Not done: schema validation; <extension> contents; the `lang` attributes.
 #include <libxml/SAX2.h>
@@ -50,7 +52,7 @@
 #include <string_view>
 #include <vector>
 
-#include "dmarc_charset.hpp"
+#include "dmarc_input.hpp"
 #include "mailreport/report/dmarc_xml.hpp"
 
 namespace mailreport::report {
@@ -867,9 +869,9 @@ Status DmarcSaxParser::run(ByteSource& src) {
   // Deliberately null: entityDecl, getEntity, getParameterEntity, resolveEntity,
   // externalSubset — no entity is ever defined, expanded or loaded.
 
-  detail::DmarcCharsetSource charset(src);
-  if (auto st = charset.prepare(); !st) return st;
-  src_ = &charset;
+  detail::DmarcInputSource input(src);
+  if (auto st = input.prepare(); !st) return st;
+  src_ = &input;
   inbuf_.resize(kReadChunk);
   // Errors that libxml2 raises without a parser context (I/O, encoding) go to the calling
   // thread's handler: route them to `errors` too, never to stderr.
@@ -884,9 +886,9 @@ Status DmarcSaxParser::run(ByteSource& src) {
   }
   ctxt_ = ctxt.get();
   // No XML_PARSE_NOENT / DTDLOAD / DTDATTR / DTDVALID / HUGE: see the file comment.
-  // XML_PARSE_IGNORE_ENC when the charset layer already converted the bytes to UTF-8.
+  // XML_PARSE_IGNORE_ENC when the input layer already converted the bytes to UTF-8.
   xmlCtxtUseOptions(ctxt_, XML_PARSE_RECOVER | XML_PARSE_NONET |
-                               (charset.ignore_declared_encoding() ? XML_PARSE_IGNORE_ENC : 0));
+                               (input.ignore_declared_encoding() ? XML_PARSE_IGNORE_ENC : 0));
   xmlParseDocument(ctxt_);
   if (exception_) std::rethrow_exception(exception_);
   if (read_error_) return std::move(*read_error_);
@@ -915,9 +917,9 @@ Status DmarcSaxParser::run(ByteSource& src) {
       }
     }
   }
-  auto charset_notes = charset.notes();
-  for (auto& n : charset_notes) make_valid_utf8(n);  // they quote the declaration
-  errors_.insert(errors_.begin(), charset_notes.begin(), charset_notes.end());
+  auto input_notes = input.notes();
+  for (auto& n : input_notes) make_valid_utf8(n);  // they quote the input
+  errors_.insert(errors_.begin(), input_notes.begin(), input_notes.end());
   if (suppressed_errors_ > 0) {
     errors_.push_back("... and " + std::to_string(suppressed_errors_) + " more errors");
   }

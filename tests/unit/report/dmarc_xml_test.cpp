@@ -346,7 +346,37 @@ TEST(DmarcXml, StrayUnclosedSchemaTagBeforeFeedback) {
   ASSERT_EQ(p.report.records.size(), 1u);
   EXPECT_EQ(p.report.records[0].row.source_ip, "234.234.234.234");
   EXPECT_EQ(p.report.records[0].auth_results.spf.at(0).scope, "helo");
-  EXPECT_TRUE(any_error_contains(p.report, "not the document root")) << all_errors(p.report);
+  EXPECT_TRUE(
+      any_error_contains(p.report, "dropped a stray start tag before <feedback>: <xs:schema"))
+      << all_errors(p.report);
+}
+
+TEST(DmarcXml, StraySchemaTagVariantsAndOtherWrappers) {
+  const std::string body = report_xml(record_xml("192.0.2.1", 3));
+  const std::string feedback = body.substr(body.find("<feedback"));
+  const std::string decl = "<?xml version=\"1.0\"?>\n";
+  const std::string schema = "<xsd:schema xmlns:xsd=\"http://www.w3.org/2001/XMLSchema\" a='>'";
+  for (const std::string& xml : {
+           decl + schema + "/>\n" + feedback,                     // self-closed: two roots
+           decl + schema + ">\n" + feedback + "</xsd:schema>\n",  // a closed wrapper
+           schema + ">" + feedback,                               // no declaration
+       }) {
+    SCOPED_TRACE(xml.substr(0, 120));
+    auto p = parse_string(xml);
+    ASSERT_TRUE(p.status.ok()) << p.status.error().describe();
+    EXPECT_EQ(message_count(p.report), 3u);
+    EXPECT_TRUE(any_error_contains(p.report, "dropped a stray start tag")) << all_errors(p.report);
+  }
+  // Past the look-ahead, or any other wrapper: <feedback> is found below the root.
+  for (const std::string& xml : {
+           decl + "<!--" + std::string(5000, 'x') + " -->\n" + schema + ">" + feedback,
+           decl + "<envelope><feedback>" + feedback.substr(10) + "</envelope>",
+       }) {
+    auto p = parse_string(xml);
+    ASSERT_TRUE(p.status.ok()) << p.status.error().describe();
+    EXPECT_EQ(message_count(p.report), 3u);
+    EXPECT_TRUE(any_error_contains(p.report, "not the document root")) << all_errors(p.report);
+  }
 }
 
 TEST(DmarcXml, InvalidUtf8IsReplacedAndReported) {
