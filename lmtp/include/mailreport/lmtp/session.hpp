@@ -62,7 +62,8 @@ class Session {
   // The client was silent too long (idle between commands, or the DATA phase took too long):
   // queues 421 4.4.2 and closes; a message in progress is discarded (nothing was acknowledged).
   void timeout();
-  // The server is shutting down: queues 421 4.3.2 and closes. Call it only when idle().
+  // The server is shutting down: queues 421 4.3.2 and closes. Call it outside DATA (a message
+  // in DATA is let finish first); an open MAIL/RCPT transaction is simply dropped.
   void shutdown();
 
   // Bytes to send to the client; the session forgets them.
@@ -72,10 +73,11 @@ class Session {
   Phase phase() const noexcept { return phase_; }
   bool closed() const noexcept { return phase_ == Phase::Closed; }
   bool in_data() const noexcept { return phase_ == Phase::Data; }
-  // Between commands with no partial command buffered and no transaction in progress.
+  // Between commands, with no partial command line buffered (a MAIL/RCPT transaction may be
+  // open: nothing of it was acknowledged yet).
   bool idle() const noexcept;
 
-  // Messages handed to the ingestor so far (for tests and logs).
+  // DATA phases ended by the final "." so far (stored or refused).
   std::size_t messages_delivered() const noexcept { return delivered_; }
 
   // One reply line, "CODE ENH text\r\n"; exposed for the server's own replies (421 when
