@@ -10,8 +10,9 @@
 // such salvage, and every missing required field, is noted in DsnReport::errors.
 //
 // "type; value" fields (Reporting-MTA: dns; mx.example.com, Final-Recipient: rfc822; a@b,
-// Diagnostic-Code: smtp; 550 ...) keep the value after the type. Action is lower-cased,
-// Status is kept as sent without comments, dates are also given as epoch seconds.
+// Diagnostic-Code: smtp; 550 ...) keep the value after the type (Diagnostic-Code with its
+// folding white space collapsed). Action is lower-cased, Status is kept as sent without
+// comments, dates are also given as epoch seconds.
 // Not done: the xtext decoding of Original-Recipient (§2.3.1) and of Original-Envelope-Id
 // (RFC 3461 §4) is not applied; non-RFC 3464 bounces (plain text) are not parsed.
 #include "mailreport/report/dsn.hpp"
@@ -56,6 +57,21 @@ bool valid_status(std::string_view s) {
     }
   }
   return part == 2 && digits > 0 && (s.front() == '2' || s.front() == '4' || s.front() == '5');
+}
+
+std::string collapse_space(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (char c : s) {
+    const bool space = c == ' ' || c == '\t' || c == '\r' || c == '\n';
+    if (!space) {
+      out.push_back(c);
+    } else if (!out.empty() && out.back() != ' ') {
+      out.push_back(' ');
+    }
+  }
+  if (!out.empty() && out.back() == ' ') out.pop_back();
+  return out;
 }
 
 class DsnBuilder {
@@ -109,7 +125,9 @@ class DsnBuilder {
     } else if (n == "remote-mta") {
       rc.remote_mta = split_typed(v).value;
     } else if (n == "diagnostic-code") {
-      rc.diagnostic_code = split_typed(v).value;
+      // Multi-line SMTP replies arrive folded; the folding white space is not part of the
+      // text (the field in `fields` keeps it).
+      rc.diagnostic_code = collapse_space(split_typed(v).value);
     } else if (n == "last-attempt-date") {
       rc.last_attempt_date = date(f.name, v);
     } else if (n == "final-log-id") {

@@ -3,6 +3,10 @@
 // arf-abuse-eml files of the shared corpus (split into parts by a test helper).
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -20,6 +24,17 @@ bool has_error(const std::vector<std::string>& errors, std::string_view needle) 
     if (e.find(needle) != std::string::npos) return true;
   }
   return false;
+}
+
+// Golden test support: compares `got` with the file `expected`; with MAILREPORT_UPDATE_GOLDEN=1
+// in the environment the file is (re)written instead, to be reviewed in the diff.
+void expect_golden(const nlohmann::json& got, const std::filesystem::path& expected) {
+  if (const char* u = std::getenv("MAILREPORT_UPDATE_GOLDEN"); u && std::string(u) == "1") {
+    std::ofstream(expected) << got.dump(2) << "\n";
+    return;
+  }
+  ASSERT_TRUE(std::filesystem::exists(expected)) << expected;
+  EXPECT_EQ(got, nlohmann::json::parse(test::read_file(expected))) << got.dump(2);
 }
 
 ArfParts feedback_only(std::string_view fields) {
@@ -355,6 +370,20 @@ TEST(ArfJson, EveryKeyPresentAndValuesRendered) {
   EXPECT_TRUE(e["arrival_date"].is_null());
   EXPECT_TRUE(e["incidents"].is_null());
   EXPECT_TRUE(e["fields"].is_array());
+}
+
+TEST(ArfJson, GoldenDmarcFailure) {
+  const auto dir = test::source_dir() / "tests/data/arf";
+  const auto parts = test::split_eml(test::read_file(dir / "dmarc-failure.eml"));
+  ArfParts p;
+  p.outer_headers = parts.outer_headers;
+  p.human_readable = parts.human_readable;
+  p.feedback_report = parts.feedback_report;
+  p.original = parts.original;
+  p.original_type = parts.original_type;
+  auto r = parse_arf(p);
+  ASSERT_TRUE(r.ok()) << r.error().describe();
+  expect_golden(to_json(*r), dir / "dmarc-failure.expected.json");
 }
 
 // ------------------------------------------------------------------ RFC 5322 dates

@@ -3,6 +3,10 @@
 // dsn-eml files of the shared corpus (split into parts by a test helper).
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -21,6 +25,17 @@ bool has_error(const std::vector<std::string>& errors, std::string_view needle) 
     if (e.find(needle) != std::string::npos) return true;
   }
   return false;
+}
+
+// Golden test support: compares `got` with the file `expected`; with MAILREPORT_UPDATE_GOLDEN=1
+// in the environment the file is (re)written instead, to be reviewed in the diff.
+void expect_golden(const nlohmann::json& got, const std::filesystem::path& expected) {
+  if (const char* u = std::getenv("MAILREPORT_UPDATE_GOLDEN"); u && std::string(u) == "1") {
+    std::ofstream(expected) << got.dump(2) << "\n";
+    return;
+  }
+  ASSERT_TRUE(std::filesystem::exists(expected)) << expected;
+  EXPECT_EQ(got, nlohmann::json::parse(test::read_file(expected))) << got.dump(2);
 }
 
 Result<DsnReport> parse_status(std::string_view text) {
@@ -317,6 +332,18 @@ TEST(DsnJson, EveryKeyPresentAndValuesRendered) {
         "diagnostic_code", "last_attempt_date", "final_log_id", "will_retry_until", "fields"}) {
     EXPECT_TRUE(e["recipients"][0].contains(k)) << k;
   }
+}
+
+TEST(DsnJson, GoldenPostfixTwoRecipients) {
+  const auto dir = test::source_dir() / "tests/data/dsn";
+  const auto parts = test::split_eml(test::read_file(dir / "postfix-two-recipients.eml"));
+  DsnParts p;
+  p.outer_headers = parts.outer_headers;
+  p.delivery_status = parts.delivery_status;
+  p.original = parts.original;
+  auto r = parse_dsn(p);
+  ASSERT_TRUE(r.ok()) << r.error().describe();
+  expect_golden(to_json(*r), dir / "postfix-two-recipients.expected.json");
 }
 
 // ------------------------------------------------------------------ corpus

@@ -2,6 +2,10 @@
 // helper: hand-written variants, then every tlsrpt-json file of the shared corpus.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -21,6 +25,17 @@ bool has_error(const std::vector<std::string>& errors, std::string_view needle) 
     if (e.find(needle) != std::string::npos) return true;
   }
   return false;
+}
+
+// Golden test support: compares `got` with the file `expected`; with MAILREPORT_UPDATE_GOLDEN=1
+// in the environment the file is (re)written instead, to be reviewed in the diff.
+void expect_golden(const nlohmann::json& got, const std::filesystem::path& expected) {
+  if (const char* u = std::getenv("MAILREPORT_UPDATE_GOLDEN"); u && std::string(u) == "1") {
+    std::ofstream(expected) << got.dump(2) << "\n";
+    return;
+  }
+  ASSERT_TRUE(std::filesystem::exists(expected)) << expected;
+  EXPECT_EQ(got, nlohmann::json::parse(test::read_file(expected))) << got.dump(2);
 }
 
 // The value of the " | "-separated notes item that starts with `key`, or "".
@@ -318,6 +333,13 @@ TEST(TlsJson, RendersRfc8460MemberNamesWithStableShape) {
   EXPECT_EQ(again->policies[0].failure_details.size(), 3u);
   EXPECT_EQ(again->policies[0].policy_string, r->policies[0].policy_string);
   EXPECT_EQ(to_json(*again).dump(), j.dump());
+}
+
+TEST(TlsJson, GoldenQuirks) {
+  const auto dir = test::source_dir() / "tests/data/tlsrpt";
+  auto r = parse_tlsrpt_json(test::read_file(dir / "quirks.json"));
+  ASSERT_TRUE(r.ok()) << r.error().describe();
+  expect_golden(to_json(*r), dir / "quirks.expected.json");
 }
 
 TEST(TlsJson, EmptyReportHasEveryKey) {
