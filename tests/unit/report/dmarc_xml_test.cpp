@@ -4,10 +4,14 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstring>
 #include <fstream>
-#include <regex>
+#include <optional>
+#include <span>
 #include <sstream>
+#include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "mailreport/report/dmarc_xml.hpp"
@@ -1108,31 +1112,54 @@ std::vector<ManifestRow> manifest_rows(std::string_view kind) {
   return rows;
 }
 
+// "N records/M msgs" in a manifest note (no std::regex: GCC 12 warns inside <regex> under the
+// sanitizers).
+std::optional<std::pair<std::uint64_t, std::uint64_t>> note_counts(const std::string& notes) {
+  const auto at = notes.find(" records/");
+  if (at == std::string::npos) return std::nullopt;
+  auto begin = notes.find_last_not_of("0123456789", at - 1);
+  begin = begin == std::string::npos ? 0 : begin + 1;
+  const std::string records = notes.substr(begin, at - begin);
+  const auto msgs_at = at + std::string_view(" records/").size();
+  const auto msgs_end = notes.find(" msgs", msgs_at);
+  if (records.empty() || msgs_end == std::string::npos) return std::nullopt;
+  return std::pair{std::stoull(records), std::stoull(notes.substr(msgs_at, msgs_end - msgs_at))};
+}
+
+// "org=NAME |" in a manifest note.
+std::optional<std::string> note_org(const std::string& notes) {
+  const auto at = notes.find("org=");
+  if (at == std::string::npos) return std::nullopt;
+  const auto end = notes.find(" |", at);
+  if (end == std::string::npos) return std::nullopt;
+  return notes.substr(at + 4, end - at - 4);
+}
+
 TEST(DmarcXmlCorpus, EveryAggregateXmlParsesWithTheExpectedCounts) {
   MAILREPORT_REQUIRE_CORPUS();
   auto rows = manifest_rows("dmarc-agg-xml");
   ASSERT_GE(rows.size(), 30u);
-  const std::regex counts(R"((\d+) records/(\d+) msgs)");
+  std::size_t with_counts = 0;
   for (const auto& row : rows) {
     SCOPED_TRACE(row.file);
     auto p = parse_corpus(row.file);
     ASSERT_TRUE(p.status.ok()) << p.status.error().describe();
     ASSERT_TRUE(p.delivered);
     EXPECT_NO_THROW((void)to_json(p.report).dump());
-    std::smatch m;
-    if (std::regex_search(row.notes, m, counts)) {
-      EXPECT_EQ(p.report.records.size(), std::stoull(m[1].str()));
-      EXPECT_EQ(message_count(p.report), std::stoull(m[2].str()));
+    if (auto counts = note_counts(row.notes)) {
+      ++with_counts;
+      EXPECT_EQ(p.report.records.size(), counts->first);
+      EXPECT_EQ(message_count(p.report), counts->second);
     } else {
       // The notes of the three malformed files give no counts; each holds one record.
       EXPECT_EQ(p.report.records.size(), 1u);
       EXPECT_EQ(message_count(p.report), 1u);
     }
-    std::smatch org;
-    if (std::regex_search(row.notes, org, std::regex(R"(org=([^|]*?) \|)"))) {
-      EXPECT_EQ(p.report.header.report_metadata.org_name, org[1].str());
+    if (auto org = note_org(row.notes)) {
+      EXPECT_EQ(p.report.header.report_metadata.org_name, *org);
     }
   }
+  EXPECT_GE(with_counts, rows.size() - 3);
 }
 
 }  // namespace
