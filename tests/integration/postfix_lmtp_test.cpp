@@ -37,6 +37,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <sstream>
@@ -851,6 +852,23 @@ class PostfixLmtpTest : public ::testing::Test {
     return entry;
   }
 
+  // `mailreport show ID --json` of a listed entry; an empty object (and a failure) when the
+  // command fails or prints no JSON object.
+  Json show(const Json& listed) {
+    if (!listed.contains("id") || !listed["id"].is_number()) {
+      ADD_FAILURE() << "the listed report has no numeric id: " << listed.dump(2);
+      return Json::object();
+    }
+    const auto id = std::to_string(listed["id"].get<std::int64_t>());
+    auto r = cli({"show", id, "--json"});
+    Json j = Json::parse(r.out, nullptr, false);
+    if (r.exit_code != 0 || !j.is_object()) {
+      ADD_FAILURE() << r.describe("mailreport show " + id + " --json");
+      return Json::object();
+    }
+    return j;
+  }
+
   mailreport::test::TempDir tmp_;  // destroyed last: after both processes are gone
   Child receiver_;
   bool postfix_created_ = false;
@@ -910,6 +928,18 @@ TEST_F(PostfixLmtpTest, PostfixDeliversReportsOverLmtpAndBouncesOtherMailboxes) 
   EXPECT_EQ(number(*dmarc, "messages"), SentDmarc::messages) << dmarc->dump(2);
   EXPECT_EQ(number(*dmarc, "pass"), SentDmarc::pass) << dmarc->dump(2);
   EXPECT_EQ(number(*dmarc, "fail"), SentDmarc::fail) << dmarc->dump(2);
+  EXPECT_EQ(number(*dmarc, "errors"), 0u) << dmarc->dump(2);
+
+  // The records themselves, as `mailreport show ID --json` gives them.
+  auto shown = show(*dmarc);
+  ASSERT_TRUE(shown.contains("records") && shown["records"].is_array()) << shown.dump(2);
+  std::map<std::string, std::uint64_t> rows;
+  for (const auto& rec : shown["records"]) {
+    rows[rec["row"]["source_ip"].get<std::string>()] += rec["row"]["count"].get<std::uint64_t>();
+  }
+  const std::map<std::string, std::uint64_t> sent_rows{{"192.0.2.10", 3}, {"198.51.100.77", 2}};
+  EXPECT_EQ(shown["records"].size(), 2u) << shown.dump(2);
+  EXPECT_EQ(rows, sent_rows) << shown.dump(2);
 
   auto tls = wait_for_report("tls", SentTls::report_id, last);
   ASSERT_TRUE(tls) << "the TLS report is not listed within " << kDeliveryTimeout.count() << " s\n"
@@ -918,6 +948,15 @@ TEST_F(PostfixLmtpTest, PostfixDeliversReportsOverLmtpAndBouncesOtherMailboxes) 
   EXPECT_EQ((*tls)["policy_domain"], SentTls::domain) << tls->dump(2);
   EXPECT_EQ(number(*tls, "sessions_ok"), SentTls::sessions_ok) << tls->dump(2);
   EXPECT_EQ(number(*tls, "sessions_failed"), SentTls::sessions_failed) << tls->dump(2);
+  EXPECT_EQ(number(*tls, "errors"), 0u) << tls->dump(2);
+
+  shown = show(*tls);
+  ASSERT_TRUE(shown.contains("policies") && shown["policies"].size() == 1) << shown.dump(2);
+  const auto& policy = shown["policies"][0];
+  ASSERT_TRUE(policy.contains("failure-details") && policy["failure-details"].size() == 1)
+      << shown.dump(2);
+  EXPECT_EQ(policy["failure-details"][0]["result-type"], "certificate-expired") << shown.dump(2);
+  EXPECT_EQ(policy["failure-details"][0]["failed-session-count"], 2) << shown.dump(2);
 
   // mailreport-lmtp stops gracefully on SIGTERM and exits 0 (under ASan this also says that
   // LeakSanitizer found nothing).
