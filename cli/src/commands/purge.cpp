@@ -1,11 +1,47 @@
-// PLACEHOLDER: replaced by the real command (do not ship).
+// mailreport purge [--older-than DURATION]: applies the retention period now — deletes the
+// reports and raw messages received before now minus report.analysis.store (default 30d), or
+// minus --older-than. Prints what was removed.
+#include <chrono>
+#include <iostream>
+#include <memory>
+
 #include "cli.hpp"
+#include "commands/store_util.hpp"
 
 namespace mailreport::cli {
 
+namespace {
+
+int run_purge(const Context& ctx, const std::string& older_than) {
+  auto cfg = ctx.load_config();
+  std::chrono::seconds retention = cfg->report.analysis_retention;
+  if (!older_than.empty()) {
+    auto d = config::parse_duration(older_than);
+    if (!d) return fail("purge", d.error());
+    retention = *d;
+  }
+  auto store = open_configured_store(*cfg, StoreAccess::ReadWrite);
+  if (!store) return fail("purge", store.error());
+  auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                 std::chrono::system_clock::now().time_since_epoch())
+                 .count();
+  std::int64_t cutoff = now - retention.count();
+  auto r = (*store)->purge(cutoff);
+  if (!r) return fail("purge", r.error());
+  std::cout << "removed " << r->reports << " report(s) and " << r->raw_messages
+            << " raw message(s) received before " << format_minute(cutoff) << " UTC\n";
+  return kExitOk;
+}
+
+}  // namespace
+
 void add_purge_command(CLI::App& app, Context& ctx) {
-  (void)app;
-  (void)ctx;
+  auto* cmd = app.add_subcommand("purge", "delete reports and raw messages past retention");
+  cmd->add_option("-c,--config", ctx.config_path, "configuration file");
+  auto older = std::make_shared<std::string>();
+  cmd->add_option("--older-than", *older,
+                  "retention to apply instead of report.analysis.store (e.g. 30d, 12h)");
+  cmd->callback([&ctx, older] { ctx.exit_code = run_purge(ctx, *older); });
 }
 
 }  // namespace mailreport::cli

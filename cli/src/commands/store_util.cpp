@@ -1,0 +1,138 @@
+// Helpers shared by the data commands (see store_util.hpp).
+#include "commands/store_util.hpp"
+
+#include <charconv>
+#include <ctime>
+#include <filesystem>
+#include <iostream>
+
+#include "cli.hpp"
+#include "mailreport/report/json.hpp"
+#include "mailreport/store/sqlite_store.hpp"
+
+namespace mailreport::cli {
+
+Result<std::unique_ptr<store::Store>> open_configured_store(const config::Config& cfg,
+                                                            StoreAccess access) {
+  if (cfg.store.type != "sqlite") {
+    return make_error(ErrorCode::Unsupported, "store.type " + cfg.store.type + " is not supported");
+  }
+  namespace fs = std::filesystem;
+  const fs::path& path = cfg.store.path;
+  std::error_code ec;
+  if (access == StoreAccess::ReadOnly) {
+    if (!fs::exists(path, ec)) {
+      return make_error(ErrorCode::NotFound,
+                        "no store at " + path.string() + " (nothing received or imported yet)");
+    }
+  } else if (path.has_parent_path() && !fs::exists(path.parent_path(), ec)) {
+    fs::create_directories(path.parent_path(), ec);
+    if (ec) {
+      return make_error(ErrorCode::Io, path.parent_path().string() + ": " + ec.message());
+    }
+  }
+  store::SqliteOptions options;
+  options.path = path;
+  options.read_only = access == StoreAccess::ReadOnly;
+  return store::open_sqlite_store(options);
+}
+
+report::ExtractLimits extract_limits(const config::Config& cfg) {
+  report::ExtractLimits limits;
+  limits.max_decompressed_bytes = cfg.limits.decompressed_size;
+  limits.max_compression_ratio = cfg.limits.compression_ratio;
+  return limits;
+}
+
+std::optional<report::ReportType> parse_report_type(std::string_view name) {
+  using report::ReportType;
+  if (name == "dmarc" || name == "dmarc-aggregate") return ReportType::DmarcAggregate;
+  if (name == "tls" || name == "tls-aggregate" || name == "tlsrpt") return ReportType::TlsAggregate;
+  if (name == "arf") return ReportType::Arf;
+  if (name == "dsn") return ReportType::Dsn;
+  return std::nullopt;
+}
+
+const char* short_name(report::ReportType type) noexcept {
+  switch (type) {
+    case report::ReportType::DmarcAggregate: return "dmarc";
+    case report::ReportType::TlsAggregate: return "tls";
+    case report::ReportType::Arf: return "arf";
+    case report::ReportType::Dsn: return "dsn";
+  }
+  return "?";
+}
+
+Result<std::int64_t> parse_date_arg(std::string_view text) {
+  auto bad = [&] {
+    return make_error(ErrorCode::Invalid,
+                      "date '" + std::string(text) + "': expected YYYY-MM-DD or epoch seconds");
+  };
+  std::int64_t epoch = 0;
+  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), epoch);
+  if (ec == std::errc() && p == text.data() + text.size() && !text.empty()) return epoch;
+  int y = 0, m = 0, d = 0;
+  if (text.size() != 10 || text[4] != '-' || text[7] != '-') return bad();
+  auto num = [&](std::size_t pos, std::size_t len, int& out) {
+    auto r = std::from_chars(text.data() + pos, text.data() + pos + len, out);
+    return r.ec == std::errc() && r.ptr == text.data() + pos + len;
+  };
+  if (!num(0, 4, y) || !num(5, 2, m) || !num(8, 2, d) || m < 1 || m > 12 || d < 1 || d > 31) {
+    return bad();
+  }
+  std::tm tm{};
+  tm.tm_year = y - 1900;
+  tm.tm_mon = m - 1;
+  tm.tm_mday = d;
+  return static_cast<std::int64_t>(timegm(&tm));
+}
+
+namespace {
+std::tm utc(std::int64_t t) {
+  std::time_t tt = static_cast<std::time_t>(t);
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  return tm;
+}
+}  // namespace
+
+std::string format_date(std::int64_t t) {
+  char buf[64];
+  std::tm tm = utc(t);
+  return std::string(buf, std::strftime(buf, sizeof buf, "%Y-%m-%d", &tm));
+}
+
+std::string format_minute(std::int64_t t) {
+  char buf[64];
+  std::tm tm = utc(t);
+  return std::string(buf, std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M", &tm));
+}
+
+std::string format_iso8601(std::int64_t t) {
+  char buf[64];
+  std::tm tm = utc(t);
+  return std::string(buf, std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm));
+}
+
+std::string dump_json(const nlohmann::json& j, int indent) {
+  return j.dump(indent, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+nlohmann::json stored_report_json(const store::StoredReport& r) {
+  nlohmann::json j = report::to_json(r.report);
+  j["id"] = r.summary.id;
+  j["raw_message_id"] = r.summary.message_id;
+  j["received_at"] = r.summary.received_at;
+  return j;
+}
+
+int fail(std::string_view command, const Error& e) {
+  std::cerr << "mailreport " << command << ": " << e.message << "\n";
+  switch (e.code) {
+    case ErrorCode::Invalid: return kExitUsage;
+    case ErrorCode::Unsupported: return kExitConfig;
+    default: return kExitFailure;
+  }
+}
+
+}  // namespace mailreport::cli
