@@ -732,32 +732,24 @@ class PostfixLmtpTest : public ::testing::Test {
 
   void start_receiver() {
     fs::create_directories(dir() / "spool");
-    write_file(config(),
-               "# mailreport configuration of the Postfix integration test\n"
-               "[report]\n"
-               "domain = \"reports.test\"\n"
-               "submitter = \"mx.test\"\n"
-               "\n"
-               "[report.analysis]\n"
-               "addresses = [\"dmarc@*\", \"tlsrpt@*\"]\n"
-               "\n"
-               "[store]\n"
-               "type = \"sqlite\"\n"
-               "path = \"" +
-                   (dir() / "mailreport.db").string() +
-                   "\"\n"
-                   "\n"
-                   "[lmtp]\n"
-                   "unix-socket = \"\"\n"
-                   "tcp = \"127.0.0.1:" +
-                   std::to_string(lmtp_port_) +
-                   "\"\n"
-                   "spool-dir = \"" +
-                   (dir() / "spool").string() +
-                   "\"\n"
-                   "\n"
-                   "[log]\n"
-                   "level = \"debug\"\n");
+    // Keys as documented in conf/mailreport.toml. No unix socket: Postfix uses TCP here.
+    std::ostringstream toml;
+    toml << "# mailreport configuration of the Postfix integration test\n"
+         << "[report]\n"
+         << "domain = \"reports.test\"\n"
+         << "submitter = \"mx.test\"\n\n"
+         << "[report.analysis]\n"
+         << "addresses = [\"dmarc@*\", \"tlsrpt@*\"]\n\n"
+         << "[store]\n"
+         << "type = \"sqlite\"\n"
+         << "path = " << (dir() / "mailreport.db") << "\n\n"
+         << "[lmtp]\n"
+         << "unix-socket = \"\"\n"
+         << "tcp = \"127.0.0.1:" << lmtp_port_ << "\"\n"
+         << "spool-dir = " << (dir() / "spool") << "\n\n"
+         << "[log]\n"
+         << "level = \"debug\"\n";
+    write_file(config(), toml.str());
     const auto binary = mailreport::test::binary_dir() / "lmtp" / "mailreport-lmtp";
     ASSERT_TRUE(fs::exists(binary)) << binary << " is missing (build the mailreport-lmtp target)";
     receiver_ = Child({binary.string(), "--config", config().string()},
