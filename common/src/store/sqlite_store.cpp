@@ -69,6 +69,9 @@ Status configure(Connection& db, const SqliteOptions& o, bool writer) {
   if (writer) {
     // WAL: readers do not block the writer nor the writer readers; one file plus -wal/-shm.
     if (auto st = db.exec("PRAGMA journal_mode = WAL"); !st) return st;
+    // After a checkpoint the WAL is cut back to this size, so that one large message does not
+    // leave a file of its size behind.
+    if (auto st = db.exec("PRAGMA journal_size_limit = 67108864"); !st) return st;
     if (o.max_size > 0) {
       auto q = db.query("PRAGMA page_size");
       if (!q) return std::move(q).error();

@@ -515,3 +515,23 @@ TEST(SqliteStore, RawMessagesAreListedByStatus) {
 
 }  // namespace
 }  // namespace mailreport::store
+
+namespace mailreport::store {
+namespace {
+
+TEST(SqliteStore, AnInMemoryStoreWorksOnOneConnection) {
+  auto s = open_sqlite_store(test::options_for(":memory:"));
+  ASSERT_TRUE(s) << s.error().describe();
+  auto w = write_message(
+      **s, [](test::ReportSink& sink) { test::write_dmarc(sink, test::sample_dmarc()); });
+  EXPECT_EQ(w.stored, 1u);
+  auto list = (*s)->list_reports({});
+  ASSERT_TRUE(list);
+  ASSERT_EQ(list->size(), 1u);
+  auto sum = (*s)->summary(5);
+  ASSERT_TRUE(sum);
+  EXPECT_EQ(sum->dmarc_messages, 18u);
+}
+
+}  // namespace
+}  // namespace mailreport::store

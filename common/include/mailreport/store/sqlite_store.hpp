@@ -24,7 +24,9 @@
 namespace mailreport::store {
 
 struct SqliteOptions {
-  std::filesystem::path path;    // ":memory:" for a private in-memory store (tests)
+  // ":memory:" gives a private in-memory store (tests) with one connection for reads and
+  // writes: a thread holding a WriteTransaction must not read from it meanwhile.
+  std::filesystem::path path;
   bool synchronous_full = true;  // false: synchronous=NORMAL (a crash keeps the file sound
                                  // but may lose the last commits)
   std::chrono::milliseconds busy_timeout{10000};
