@@ -103,7 +103,10 @@ Result<ZipWalk> for_each_zip_entry(ByteSource& in, const DecompressionCaps& caps
       return make_error(ErrorCode::Invalid, "zip: " + archive_message(a.get()));
     }
     ++number;
-    if (archive_entry_filetype(entry) == AE_IFDIR) continue;
+    // Directories and symbolic links hold no report.
+    if (archive_entry_filetype(entry) == AE_IFDIR || archive_entry_filetype(entry) == AE_IFLNK) {
+      continue;
+    }
     ZipEntry e;
     e.number = number;
     if (const char* p = archive_entry_pathname(entry)) e.name = p;
