@@ -103,8 +103,9 @@ void set_arrival_date(ArfReport& r, std::string_view name, std::string_view valu
   }
   r.arrival_date_raw = std::string(value);
   r.arrival_date = mime::parse_date(value);
-  if (!r.arrival_date)
+  if (!r.arrival_date) {
     r.errors.push_back(std::string(name) + ": not a date: \"" + r.arrival_date_raw + "\"");
+  }
 }
 
 void read_field(ArfReport& r, const mime::HeaderField& f) {
@@ -118,9 +119,8 @@ void read_field(ArfReport& r, const mime::HeaderField& f) {
     set_once(r.user_agent, std::string(v), f.name, e);
   } else if (name == "version") {
     set_once(r.version, strip_comments(v), f.name, e);
-    // RFC 5965 §3.2 (at most once).
   } else if (name == "original-envelope-id") {
-    // No model slot of its own; it stays in `fields`.
+    // RFC 5965 §3.2 (at most once). No model slot of its own; it stays in `fields`.
   } else if (name == "original-mail-from") {
     set_once(r.original_mail_from, std::string(v), f.name, e);
   } else if (name == "arrival-date" || name == "received-date") {
@@ -139,8 +139,7 @@ void read_field(ArfReport& r, const mime::HeaderField& f) {
     } else {
       e.push_back("Incidents: not a number: \"" + std::string(v) + "\"");
     }
-    // RFC 5965 §3.3: may repeat.
-  } else if (name == "original-rcpt-to") {
+  } else if (name == "original-rcpt-to") {  // RFC 5965 §3.3: repeatable, down to A-R
     r.original_rcpt_to.emplace_back(v);
   } else if (name == "reported-domain") {
     r.reported_domain.push_back(strip_comments(v));
@@ -148,8 +147,7 @@ void read_field(ArfReport& r, const mime::HeaderField& f) {
     r.reported_uri.emplace_back(v);
   } else if (name == "authentication-results") {
     append_line(r.authentication_results, v);
-    // RFC 6591 §3.2 and RFC 9991.
-  } else if (name == "auth-failure") {
+  } else if (name == "auth-failure") {  // RFC 6591 §3.2 and RFC 9991 from here on
     set_once(r.auth_failure, lower(strip_comments(v)), f.name, e);
   } else if (name == "delivery-result") {
     set_once(r.delivery_result, lower(strip_comments(v)), f.name, e);
