@@ -32,6 +32,7 @@ Result<std::string> read_all(ByteSource& src, std::size_t max_bytes) {
 
 Result<std::size_t> MemorySource::read(std::span<char> buf) {
   std::size_t n = std::min(buf.size(), data_.size() - pos_);
+  if (n == 0) return std::size_t{0};  // data_ may be an empty view with a null pointer
   std::memcpy(buf.data(), data_.data() + pos_, n);
   pos_ += n;
   return n;
