@@ -98,7 +98,7 @@ int run_demo(const DemoOptions& opt) {
   if (!opt.keep) {
     for (const char* f : {"mailreport.db", "mailreport.db-wal", "mailreport.db-shm"}) fs::remove(dir / f);
   }
-  StderrLogger log(LogLevel::Info);
+  StderrLogger log(LogLevel::Warning);  // the narrative is on stdout; problems on stderr
 
   std::shared_ptr<const config::Config> cfg;
   std::unique_ptr<lmtp::Server> server;
