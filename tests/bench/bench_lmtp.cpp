@@ -76,9 +76,11 @@ std::string report_message(std::uint64_t n) {
          "@bench.example>\r\nMIME-Version: 1.0\r\nContent-Type: text/xml\r\n\r\n" + xml;
 }
 
+// Run once per benchmark run, before and after all its threads.
+void SetUp(const benchmark::State&) { env = std::make_unique<Env>(); }
+void TearDown(const benchmark::State&) { env.reset(); }
+
 void BM_LmtpDeliverSmallReport(benchmark::State& state) {
-  if (state.thread_index() == 0) env = std::make_unique<Env>();
-  // All threads start the timed loop together (Google Benchmark's barrier), after the setup.
   auto client = lmtp::Client::connect_tcp("127.0.0.1", env->server->bound_port());
   if (!client || !client->hello("bench.localhost")) {
     state.SkipWithError("cannot connect to the receiver");
@@ -97,13 +99,15 @@ void BM_LmtpDeliverSmallReport(benchmark::State& state) {
   }
   client->quit();
   state.SetItemsProcessed(static_cast<std::int64_t>(ok));
-  if (state.thread_index() == 0) {
-    // Other threads have left the loop (barrier at its end) before thread 0 gets here.
-    env.reset();
-  }
 }
 
-BENCHMARK(BM_LmtpDeliverSmallReport)->Threads(8)->Threads(1)->UseRealTime()->MinTime(5.0);
+BENCHMARK(BM_LmtpDeliverSmallReport)
+    ->Setup(SetUp)
+    ->Teardown(TearDown)
+    ->Threads(8)
+    ->Threads(1)
+    ->UseRealTime()
+    ->MinTime(5.0);
 
 }  // namespace
 

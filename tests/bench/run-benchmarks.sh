@@ -12,7 +12,8 @@ shift || true
 sizes=("$@")
 ((${#sizes[@]})) || sizes=(100 1024)
 work=${BENCH_DIR:-$(mktemp -d /var/tmp/mailreport-bench.XXXXXX)}
-trap 'rm -rf "$work"' EXIT
+mkdir -p "$work"
+trap '[[ -n "${BENCH_KEEP:-}" ]] || rm -rf "$work"' EXIT
 cmake --build "$build" --target mailreport bench-gen-dmarc bench-lmtp >/dev/null
 
 echo "| input | records | elapsed (s) | MB/s | peak RSS (MB) |"

@@ -84,13 +84,13 @@ Result<Endpoint> parse_endpoint(std::string_view text) {
       return bad("'" + ep.host + "' is not an address or a host name");
     }
   }
-  if (port.empty() || port.size() > 5) return bad("the port must be a number from 1 to 65535");
+  if (port.empty() || port.size() > 5) return bad("the port must be a number from 0 to 65535 (0: any free port)");
   unsigned p = 0;
   for (char c : port) {
-    if (c < '0' || c > '9') return bad("the port must be a number from 1 to 65535");
+    if (c < '0' || c > '9') return bad("the port must be a number from 0 to 65535 (0: any free port)");
     p = p * 10 + static_cast<unsigned>(c - '0');
   }
-  if (p == 0 || p > 65535) return bad("the port must be a number from 1 to 65535");
+  if (p > 65535) return bad("the port must be a number from 0 to 65535 (0: any free port)");
   ep.port = p;
   return ep;
 }

@@ -227,8 +227,10 @@ TEST(ConfigKeys, LmtpTcpMustBeLoopback) {
   auto c = load_ok("[lmtp]\ntcp = \"0.0.0.0:2424\"\nallow-non-loopback = true\n");
   EXPECT_EQ(c->lmtp.tcp, "0.0.0.0:2424");
   EXPECT_TRUE(c->lmtp.allow_non_loopback);
+  // Port 0: any free port (tests, the demo's fallback).
+  EXPECT_EQ(load_ok("[lmtp]\ntcp = \"127.0.0.1:0\"\n")->lmtp.tcp, "127.0.0.1:0");
 
-  for (const char* bad : {"127.0.0.1", "127.0.0.1:0", "127.0.0.1:65536", "::1:2424", "[::1]2424",
+  for (const char* bad : {"127.0.0.1", "127.0.0.1:65536", "::1:2424", "[::1]2424",
                           "[nope]:24", "127.0.0.1:http", "bad_host:24"}) {
     LoadResult r = load_string(std::string("lmtp.tcp = \"") + bad + "\"");
     EXPECT_FALSE(r.config) << bad;
