@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <initializer_list>
 
 #include "mailreport/store/sha256.hpp"
 
@@ -38,6 +39,16 @@ std::string from_header_domain(const std::vector<report::HeaderField>& headers) 
   return from != nullptr ? domain_of_address(from->value) : std::string();
 }
 
+// "sha256:" + the digest of the parts, each ended by a NUL (no part can run into the next).
+std::string derived_id(std::initializer_list<std::string_view> parts) {
+  Sha256 h;
+  for (auto p : parts) {
+    h.update(p);
+    h.update(std::string_view("\0", 1));
+  }
+  return "sha256:" + h.hex();
+}
+
 }  // namespace
 
 std::string normalize_domain(std::string_view domain) {
@@ -69,9 +80,19 @@ std::string strip_type(std::string_view typed_value) {
 
 ReportKey key_of(const report::DmarcHeader& header) {
   const auto& md = header.report_metadata;
-  return ReportKey{std::string(trim(md.org_name)), std::string(trim(md.report_id)),
-                   normalize_domain(header.policy_published.domain), md.date_range.begin,
-                   md.date_range.end};
+  ReportKey key{std::string(trim(md.org_name)), std::string(trim(md.report_id)),
+                normalize_domain(header.policy_published.domain), md.date_range.begin,
+                md.date_range.end};
+  // RFC 7489 App. C makes report_id mandatory, yet some reporters leave it empty. Keyed on ""
+  // every such report of one org about one domain would be taken for a duplicate of the
+  // first, so the id is derived from what identifies the report: who sent it, for which
+  // period and domain. A re-sent copy still has the same key.
+  if (key.report_id.empty()) {
+    key.report_id =
+        derived_id({"dmarc", key.org_name, lower(trim(md.email)), std::to_string(key.date_begin),
+                    std::to_string(key.date_end), key.policy_domain});
+  }
+  return key;
 }
 
 ReportKey key_of(const report::TlsReport& report) {
@@ -79,8 +100,20 @@ ReportKey key_of(const report::TlsReport& report) {
   // the first names the report.
   std::string domain =
       report.policies.empty() ? std::string() : normalize_domain(report.policies[0].policy_domain);
-  return ReportKey{std::string(trim(report.organization_name)), std::string(trim(report.report_id)),
-                   std::move(domain), report.date_range.begin, report.date_range.end};
+  ReportKey key{std::string(trim(report.organization_name)), std::string(trim(report.report_id)),
+                std::move(domain), report.date_range.begin, report.date_range.end};
+  // RFC 8460 §4.4 requires report-id; without it, derive one as for DMARC (see above).
+  if (key.report_id.empty()) {
+    key.report_id = derived_id({"tls", key.org_name, lower(trim(report.contact_info)),
+                                std::to_string(key.date_begin), std::to_string(key.date_end),
+                                key.policy_domain});
+  }
+  return key;
+}
+
+std::string missing_report_id_note(std::string_view derived) {
+  return "the report has no report id; stored as " + std::string(derived) +
+         " (derived from its organisation, contact, period and domain)";
 }
 
 ReportKey key_of(const report::ArfReport& report, std::int64_t received_at) {

@@ -1,7 +1,9 @@
 // De-duplication keys and list columns of every report type, independent of the database.
 //
 // DMARC aggregate (RFC 9990 §3.5.4) and TLS (RFC 8460 §4.4 report-id) reports carry a report
-// id; the key is (org, report id, policy domain). ARF (RFC 5965) and DSN (RFC 3464) reports
+// id; the key is (org, report id, policy domain). When a reporter leaves the id empty, it is
+// "sha256:" + a digest of (org, contact address, period, policy domain), so that two reports
+// of one org about one domain do not collide on "". ARF (RFC 5965) and DSN (RFC 3464) reports
 // carry none, so the key is (From domain or Reporting-MTA, the report message's Message-ID or
 // a SHA-256 of its fields when it has none, reported/sender domain).
 #pragma once
@@ -26,6 +28,9 @@ ReportKey key_of(const report::DmarcHeader& header);
 ReportKey key_of(const report::TlsReport& report);
 ReportKey key_of(const report::ArfReport& report, std::int64_t received_at);
 ReportKey key_of(const report::DsnReport& report, std::int64_t received_at);
+
+// The parser note stored with a DMARC or TLS report whose id was derived (key.report_id).
+std::string missing_report_id_note(std::string_view derived);
 
 std::string normalize_domain(std::string_view domain);
 // The domain of an address or a From field value ("Name <a@Example.COM>" → "example.com").

@@ -99,6 +99,16 @@ std::string label_of(ReportType type, const ReportKey& key) {
          key.org_name + " for " + key.policy_domain;
 }
 
+// The parser's notes, plus one saying so when the report id was derived (report_keys.hpp).
+std::vector<std::string> with_id_note(const std::vector<std::string>& errors,
+                                      std::string_view sent_id, const ReportKey& key) {
+  std::vector<std::string> out = errors;
+  if (sent_id.find_first_not_of(" \t\r\n\v\f") == std::string_view::npos) {
+    out.push_back(missing_report_id_note(key.report_id));
+  }
+  return out;
+}
+
 class SqliteReportWriter final : public ReportWriter {
  public:
   SqliteReportWriter(Connection& db, std::int64_t message_id, std::int64_t received_at)
@@ -318,7 +328,7 @@ Status SqliteReportWriter::dmarc_end(const report::DmarcHeader& header,
       .bind(4, key.policy_domain)
       .bind(5, key.date_begin)
       .bind(6, key.date_end)
-      .bind(7, strings_to_json(errors));
+      .bind(7, strings_to_json(with_id_note(errors, header.report_metadata.report_id, key)));
   if (auto st = q->run(); !st) {
     if (db_.last_error_code() == SQLITE_CONSTRAINT_UNIQUE) {
       // The final header names a report that is already stored.
@@ -341,7 +351,9 @@ Status SqliteReportWriter::dmarc_end(const report::DmarcHeader& header,
 }
 
 Status SqliteReportWriter::tls(report::TlsReport&& report) {
-  return store_whole(ReportType::TlsAggregate, key_of(report), report.errors,
+  const ReportKey key = key_of(report);
+  return store_whole(ReportType::TlsAggregate, key,
+                     with_id_note(report.errors, report.report_id, key),
                      [&](std::int64_t id) -> Status {
                        auto r = db_.query(kInsertTlsReport);
                        if (!r) return std::move(r).error();
