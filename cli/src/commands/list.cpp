@@ -3,9 +3,15 @@
 // Columns: id, received, org, report id, domain, period, then per type: messages/pass/fail
 // (DMARC: pass = aligned DKIM or SPF pass, RFC 7489 §3.1), sessions ok/failed (TLS),
 // feedback type/source IP (ARF), action/status/recipient of the first recipient (DSN).
+//
+// mailreport list messages [--failed] [--since DATE] [--limit N] [--json]: the raw messages
+// kept in the store, newest first — above all those that held no report (--failed), which are
+// kept with the reason so that nothing received is lost: id, received, source, envelope
+// sender, size, parse status and error. --since filters on the time received.
 #include <algorithm>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,6 +28,7 @@ struct ListOptions {
   std::string since;
   std::size_t limit = 0;
   bool json = false;
+  bool failed = false;  // messages only: the ones without a report
 };
 
 std::string period(const store::ReportSummary& s) {
@@ -74,6 +81,28 @@ std::string clip(std::string s, std::size_t max) {
   return s.substr(0, max - 3) + "...";
 }
 
+// Prints rows as aligned columns; `right` marks the right-aligned ones.
+void print_columns(const std::vector<std::string>& head, const std::vector<bool>& right,
+                   const std::vector<std::vector<std::string>>& cells) {
+  std::vector<std::size_t> width(head.size());
+  for (std::size_t i = 0; i < head.size(); ++i) width[i] = head[i].size();
+  for (const auto& c : cells) {
+    for (std::size_t i = 0; i < c.size(); ++i) width[i] = std::max(width[i], c[i].size());
+  }
+  auto print_row = [&](const std::vector<std::string>& c) {
+    std::string line;
+    for (std::size_t i = 0; i < c.size(); ++i) {
+      std::string pad(width[i] - std::min(width[i], c[i].size()), ' ');
+      line += right[i] ? pad + c[i] : c[i] + pad;
+      if (i + 1 < c.size()) line += "  ";
+    }
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    std::cout << line << "\n";
+  };
+  print_row(head);
+  for (const auto& c : cells) print_row(c);
+}
+
 void print_table(report::ReportType type, const std::vector<store::ReportSummary>& rows) {
   std::vector<std::string> head = {"ID", "RECEIVED", "ORG", "REPORT ID", "DOMAIN", "PERIOD"};
   std::vector<bool> right = {true, false, false, false, false, false};
@@ -115,30 +144,103 @@ void print_table(report::ReportType type, const std::vector<store::ReportSummary
     }
     cells.push_back(std::move(c));
   }
-  std::vector<std::size_t> width(head.size());
-  for (std::size_t i = 0; i < head.size(); ++i) width[i] = head[i].size();
-  for (const auto& c : cells) {
-    for (std::size_t i = 0; i < c.size(); ++i) width[i] = std::max(width[i], c[i].size());
-  }
-  auto print_row = [&](const std::vector<std::string>& c) {
-    std::string line;
-    for (std::size_t i = 0; i < c.size(); ++i) {
-      std::string pad(width[i] - std::min(width[i], c[i].size()), ' ');
-      line += right[i] ? pad + c[i] : c[i] + pad;
-      if (i + 1 < c.size()) line += "  ";
-    }
-    while (!line.empty() && line.back() == ' ') line.pop_back();
-    std::cout << line << "\n";
+  print_columns(head, right, cells);
+}
+
+// ---------------------------------------------------------------- raw messages
+
+nlohmann::json message_json(const store::RawMessageInfo& m) {
+  return {
+      {"id", m.id},
+      {"received_at", m.meta.received_at},
+      {"source", m.meta.source},
+      {"mail_from", m.meta.mail_from},
+      {"rcpt_to", m.meta.rcpt_to},
+      {"client", m.meta.client},
+      {"size", m.size},
+      {"compressed_size", m.compressed_size},
+      {"sha256", m.sha256},
+      {"status", store::to_string(m.parse_status)},
+      {"parse_error", m.parse_error},
   };
-  print_row(head);
-  for (const auto& c : cells) print_row(c);
+}
+
+// One line for a table cell: control characters (a multi-line parse error) become spaces.
+std::string one_line(std::string s) {
+  for (char& c : s) {
+    if (static_cast<unsigned char>(c) < 0x20) c = ' ';
+  }
+  return s;
+}
+
+// The envelope sender: "<>" is the null reverse-path (RFC 5321 §4.5.5, bounces); imported
+// files have no envelope.
+std::string sender(const store::RawMeta& meta) {
+  if (!meta.mail_from.empty()) return meta.mail_from;
+  return meta.source == "import" ? "-" : "<>";
+}
+
+int run_list_messages(const Context& ctx, const ListOptions& o) {
+  if (!o.domain.empty()) {
+    std::cerr << "mailreport list: --domain does not apply to messages\n";
+    return kExitUsage;
+  }
+  std::optional<std::int64_t> since;
+  if (!o.since.empty()) {
+    auto s = parse_date_arg(o.since);
+    if (!s) return fail("list", s.error());
+    since = *s;
+  }
+  auto cfg = ctx.load_config();
+  auto store = open_configured_store(*cfg, StoreAccess::ReadOnly);
+  if (!store) return fail("list", store.error());
+  // The store pages by ascending id; read every page, then show the newest first.
+  std::vector<store::RawMessageInfo> rows;
+  store::RawFilter filter;
+  if (o.failed) filter.status = store::ParseStatus::Unparsed;
+  filter.limit = 1000;
+  for (;;) {
+    auto page = (*store)->list_raw_messages(filter);
+    if (!page) return fail("list", page.error());
+    if (page->empty()) break;
+    filter.after_id = page->back().id;
+    for (auto& m : *page) {
+      if (!since || m.meta.received_at >= *since) rows.push_back(std::move(m));
+    }
+  }
+  std::reverse(rows.begin(), rows.end());
+  if (o.limit > 0 && rows.size() > o.limit) rows.resize(o.limit);
+  if (o.json) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& m : rows) out.push_back(message_json(m));
+    std::cout << dump_json(out) << "\n";
+    return kExitOk;
+  }
+  if (rows.empty()) {
+    std::cout << (o.failed ? "no messages without a report\n" : "no messages\n");
+    return kExitOk;
+  }
+  std::vector<std::vector<std::string>> cells;
+  for (const auto& m : rows) {
+    cells.push_back({std::to_string(m.id), format_minute(m.meta.received_at), m.meta.source,
+                     clip(sender(m.meta), 40), std::to_string(m.size),
+                     store::to_string(m.parse_status), clip(one_line(m.parse_error), 80)});
+  }
+  print_columns({"ID", "RECEIVED", "SOURCE", "FROM", "SIZE", "STATUS", "PARSE ERROR"},
+                {true, false, false, false, true, false, false}, cells);
+  return kExitOk;
 }
 
 int run_list(const Context& ctx, const ListOptions& o) {
+  if (o.type == "messages") return run_list_messages(ctx, o);
+  if (o.failed) {
+    std::cerr << "mailreport list: --failed applies to messages only\n";
+    return kExitUsage;
+  }
   auto type = parse_report_type(o.type);
   if (!type) {
     std::cerr << "mailreport list: unknown report type '" << o.type
-              << "' (dmarc, tls, arf or dsn)\n";
+              << "' (dmarc, tls, arf, dsn or messages)\n";
     return kExitUsage;
   }
   store::ReportFilter filter;
@@ -170,15 +272,19 @@ int run_list(const Context& ctx, const ListOptions& o) {
 }  // namespace
 
 void add_list_command(CLI::App& app, Context& ctx) {
-  auto* cmd = app.add_subcommand("list", "list stored reports of one type");
+  auto* cmd = app.add_subcommand(
+      "list", "list stored reports of one type, or the raw messages kept (list messages)");
   cmd->add_option("-c,--config", ctx.config_path, "configuration file");
   auto o = std::make_shared<ListOptions>();
-  cmd->add_option("type", o->type, "dmarc, tls, arf or dsn")->required();
+  cmd->add_option("type", o->type, "dmarc, tls, arf, dsn, or messages (raw messages kept)")
+      ->required();
   cmd->add_option("--domain", o->domain, "only reports about this policy domain");
   cmd->add_option("--since", o->since,
-                  "only reports whose period begins at or after DATE "
-                  "(YYYY-MM-DD or epoch seconds)");
-  cmd->add_option("--limit", o->limit, "at most N reports (newest first; 0 = all)");
+                  "only reports whose period begins at or after DATE, or messages received "
+                  "since then (YYYY-MM-DD or epoch seconds)");
+  cmd->add_option("--limit", o->limit, "at most N reports or messages (newest first; 0 = all)");
+  cmd->add_flag("--failed", o->failed,
+                "messages: only those that held no report (kept raw with the reason)");
   cmd->add_flag("--json", o->json, "print one JSON array");
   cmd->callback([&ctx, o] { ctx.exit_code = run_list(ctx, *o); });
 }
