@@ -6,7 +6,7 @@ set -euo pipefail
 
 build_pkgs=(
   build-essential cmake ninja-build pkg-config
-  libxml2-dev libgmime-3.0-dev libsqlite3-dev zlib1g-dev libarchive-dev
+  libssl-dev libxml2-dev libgmime-3.0-dev libsqlite3-dev zlib1g-dev libarchive-dev
   nlohmann-json3-dev libtomlplusplus-dev libcli11-dev
 )
 test_pkgs=(

@@ -107,17 +107,19 @@ CREATE TABLE dmarc_records (
 CREATE INDEX dmarc_records_report ON dmarc_records (report_id);
 CREATE INDEX dmarc_records_source_ip ON dmarc_records (source_ip);
 
+-- Clustered by record (WITHOUT ROWID): rows arrive in record order, so inserting appends to
+-- one B-tree instead of maintaining a table and an index (about a third of ingest time).
 CREATE TABLE dmarc_auth_results (
-  id INTEGER PRIMARY KEY,
   record_id INTEGER NOT NULL REFERENCES dmarc_records (id) ON DELETE CASCADE,
+  seq INTEGER NOT NULL,  -- order within the record: DKIM results first, then SPF
   kind TEXT NOT NULL CHECK (kind IN ('dkim', 'spf')),
   domain TEXT NOT NULL,
   selector TEXT NOT NULL,
   scope TEXT NOT NULL,
   result TEXT NOT NULL,
-  human_result TEXT NOT NULL
-) STRICT;
-CREATE INDEX dmarc_auth_results_record ON dmarc_auth_results (record_id);
+  human_result TEXT NOT NULL,
+  PRIMARY KEY (record_id, seq)
+) STRICT, WITHOUT ROWID;
 
 CREATE TABLE tls_reports (
   report_id INTEGER PRIMARY KEY REFERENCES reports (id) ON DELETE CASCADE,

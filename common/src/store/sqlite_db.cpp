@@ -1,6 +1,7 @@
 // RAII wrappers over sqlite3 handles and cached prepared statements (see sqlite_db.hpp).
 #include "store/sqlite_db.hpp"
 
+#include <mutex>
 #include <utility>
 
 namespace mailreport::store::sqlite {
@@ -83,6 +84,10 @@ std::string_view Query::blob(int col) const noexcept {
 }
 
 Result<std::unique_ptr<Connection>> Connection::open(const std::filesystem::path& path, int flags) {
+  // SQLite's memory statistics take a global mutex around every allocation; we never read
+  // them. Must precede the library's initialisation (a later call is refused, harmlessly).
+  static std::once_flag configured;
+  std::call_once(configured, [] { sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); });
   sqlite3* raw = nullptr;
   int rc = sqlite3_open_v2(path.c_str(), &raw, flags | SQLITE_OPEN_NOMUTEX, nullptr);
   DbPtr db(raw);  // sqlite3_open_v2 may return a handle even on failure; it must be closed

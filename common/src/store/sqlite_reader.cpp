@@ -118,7 +118,7 @@ Status read_dmarc(Connection& db, std::int64_t id, const ReportSummary& s,
   auto q = db.query(
       "SELECT a.record_id, a.kind, a.domain, a.selector, a.scope, a.result, a.human_result"
       " FROM dmarc_auth_results a JOIN dmarc_records r ON r.id = a.record_id"
-      " WHERE r.report_id = ?1 ORDER BY a.id");
+      " WHERE r.report_id = ?1 ORDER BY a.record_id, a.seq");
   if (!q) return std::move(q).error();
   q->bind(1, id);
   for (;;) {

@@ -44,7 +44,7 @@ constexpr const char* kInsertDmarcRecord =
     " header_from, envelope_from, envelope_to) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
 constexpr const char* kInsertAuthResult =
     "INSERT INTO dmarc_auth_results (record_id, kind, domain, selector, scope, result,"
-    " human_result) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+    " human_result, seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
 constexpr const char* kInsertTlsReport =
     "INSERT INTO tls_reports (report_id, contact_info) VALUES (?1, ?2)";
 constexpr const char* kInsertTlsPolicy =
@@ -293,18 +293,19 @@ Status SqliteReportWriter::dmarc_record(report::DmarcRecord&& record) {
       .bind(10, record.identifiers.envelope_to);
   if (auto st = q->run(); !st) return on_error(std::move(st).error());
   std::int64_t record_id = db_.last_insert_rowid();
+  std::int64_t seq = 0;
   for (const auto& d : record.auth_results.dkim) {
     auto a = db_.query(kInsertAuthResult);
     if (!a) return on_error(std::move(a).error());
     a->bind(1, record_id).bind(2, "dkim").bind(3, d.domain).bind(4, d.selector).bind(5, "");
-    a->bind(6, d.result).bind(7, d.human_result);
+    a->bind(6, d.result).bind(7, d.human_result).bind(8, seq++);
     if (auto st = a->run(); !st) return on_error(std::move(st).error());
   }
   for (const auto& s : record.auth_results.spf) {
     auto a = db_.query(kInsertAuthResult);
     if (!a) return on_error(std::move(a).error());
     a->bind(1, record_id).bind(2, "spf").bind(3, s.domain).bind(4, "").bind(5, s.scope);
-    a->bind(6, s.result).bind(7, s.human_result);
+    a->bind(6, s.result).bind(7, s.human_result).bind(8, seq++);
     if (auto st = a->run(); !st) return on_error(std::move(st).error());
   }
   return {};

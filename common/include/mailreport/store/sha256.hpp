@@ -1,6 +1,6 @@
 // SHA-256 (FIPS 180-4) of byte streams, as stored with raw messages and used to derive report
-// ids for ARF/DSN messages without a Message-ID. The digest is GLib's (GChecksum, which comes
-// with GMime); this is only an incremental wrapper.
+// ids for ARF/DSN messages without a Message-ID. The digest is OpenSSL's (libcrypto, EVP);
+// this is only an incremental wrapper.
 #pragma once
 
 #include <memory>

@@ -7,8 +7,8 @@
 //   receiver runs). Readers use a second connection, so they never wait for a long ingest.
 // - The schema is versioned (schema_version table); pending migrations are applied in one
 //   transaction when the store is opened.
-// - Raw messages are zlib-compressed in chunks of at most `chunk_size` compressed bytes, so a
-//   large message never sits in memory whole.
+// - Raw messages are deflate-compressed (raw RFC 1951, via zlib) in chunks of at most
+//   `chunk_size` compressed bytes, so a large message never sits in memory whole.
 //
 // Not done: VACUUM after purges (the file keeps its size; pages are reused).
 #pragma once
