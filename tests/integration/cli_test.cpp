@@ -367,6 +367,21 @@ TEST_F(Cli, ImportReadsAMaildirsCurAndNewButNotTmp) {
   EXPECT_EQ(mr_json({"list", "messages", "--json"}).size(), 2u);
 }
 
+TEST_F(Cli, ImportReadsEachFolderOnceDespiteALinkBackToItsParent) {
+  const fs::path top = dir() / "reports";
+  fs::create_directories(top / "sub");
+  fs::copy_file(sample("03-dmarc-aggregate-xml.eml"), top / "sub" / "a.eml");
+  fs::copy_file(sample("08-not-a-report.eml"), top / "sub" / "b.eml");
+  fs::create_directory_symlink("..", top / "sub" / "up");
+
+  auto r = mr({"import", top.string()});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(contains(r.out, "imported 1, duplicate 0, failed 1")) << r.out;
+  EXPECT_TRUE(contains(r.err, "was read already")) << r.err;
+  EXPECT_EQ(mr_json({"list", "messages", "--json"}).size(), 2u)
+      << "the unparsed message was stored again through the link";
+}
+
 // ---------------------------------------------------------------- list
 
 TEST_F(Cli, ListShowsEveryTypeAsATableAndAsJson) {

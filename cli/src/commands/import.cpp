@@ -3,7 +3,8 @@
 //   - a file: one message (or bare XML/JSON, .gz, .zip);
 //   - an mbox file (starts with "From ", RFC 4155): each message separately (GMime's mbox mode);
 //   - a folder: every file in it, recursively; in a Maildir only cur/ and new/ are read (tmp/
-//     holds deliveries in progress, the rest is index files).
+//     holds deliveries in progress, the rest is index files). Symbolic links are followed,
+//     but each folder is read once.
 // Prints "imported N, duplicate N, failed N (unparsed, kept raw)", and one line per failure
 // on stderr. Exit 0 unless something could not be stored (1), or 65 when no input held any
 // report.
@@ -11,6 +12,7 @@
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -61,6 +63,15 @@ class Importer {
   }
 
   void import_dir(const fs::path& dir) {
+    // A symbolic link back to a folder being read would make the walk go round until the path
+    // is too long, storing every unparsed message again each time: read each folder once.
+    std::error_code cec;
+    fs::path real = fs::canonical(dir, cec);
+    if (!cec && !visited_.insert(real).second) {
+      std::cerr << "mailreport import: " << dir.string() << ": skipped, the folder "
+                << real.string() << " was read already\n";
+      return;
+    }
     const bool maildir = is_maildir(dir);
     std::vector<fs::path> entries;
     std::error_code ec;
@@ -143,6 +154,7 @@ class Importer {
   ingest::StoreIngestor& ingestor_;
   fs::path temp_dir_;
   Counts counts_;
+  std::set<fs::path> visited_;  // folders read, by canonical path
 };
 
 int run_import(const Context& ctx, const std::vector<std::string>& paths) {
