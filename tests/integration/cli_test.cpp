@@ -382,6 +382,19 @@ TEST_F(Cli, ImportReadsEachFolderOnceDespiteALinkBackToItsParent) {
       << "the unparsed message was stored again through the link";
 }
 
+TEST_F(Cli, ImportSkipsTheStoreItselfInAFolder) {
+  // The store and its configuration live in the folder imported.
+  fs::copy_file(sample("03-dmarc-aggregate-xml.eml"), dir() / "a.eml");
+  auto r = mr({"import", sample("04-tls-report.eml").string()});  // the store exists now
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = mr({"import", dir().path().string()});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(contains(r.out, "imported 1, duplicate 0, failed 1")) << r.out;  // a.eml, .toml
+  EXPECT_TRUE(contains(r.err, "mailreport.db: skipped, this is the store")) << r.err;
+  EXPECT_FALSE(contains(r.err, "mailreport.db: not parsed")) << r.err;
+  EXPECT_FALSE(contains(r.err, "mailreport.db-wal: not parsed")) << r.err;
+}
+
 // ---------------------------------------------------------------- list
 
 TEST_F(Cli, ListShowsEveryTypeAsATableAndAsJson) {

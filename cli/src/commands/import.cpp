@@ -4,7 +4,7 @@
 //   - an mbox file (starts with "From ", RFC 4155): each message separately (GMime's mbox mode);
 //   - a folder: every file in it, recursively; in a Maildir only cur/ and new/ are read (tmp/
 //     holds deliveries in progress, the rest is index files). Symbolic links are followed,
-//     but each folder is read once.
+//     but each folder is read once, and the store's own files are skipped.
 // Prints "imported N, duplicate N, failed N (unparsed, kept raw)", and one line per failure
 // on stderr. Exit 0 unless something could not be stored (1), or 65 when no input held any
 // report.
@@ -37,8 +37,15 @@ struct Counts {
 
 class Importer {
  public:
-  Importer(ingest::StoreIngestor& ingestor, fs::path temp_dir)
-      : ingestor_(ingestor), temp_dir_(std::move(temp_dir)) {}
+  Importer(ingest::StoreIngestor& ingestor, fs::path temp_dir, const fs::path& store_path)
+      : ingestor_(ingestor), temp_dir_(std::move(temp_dir)) {
+    // The store's own files, should a folder being imported hold them (SQLite's names).
+    for (const char* suffix : {"", "-wal", "-shm", "-journal"}) {
+      std::error_code ec;
+      fs::path p = fs::weakly_canonical(store_path.string() + suffix, ec);
+      if (!ec) store_files_.insert(p);
+    }
+  }
 
   void import_path(const fs::path& path) {
     std::error_code ec;
@@ -100,6 +107,11 @@ class Importer {
   }
 
   void import_file(const fs::path& path) {
+    std::error_code cec;
+    if (fs::path real = fs::weakly_canonical(path, cec); !cec && store_files_.count(real) > 0) {
+      std::cerr << "mailreport import: " << path.string() << ": skipped, this is the store\n";
+      return;
+    }
     auto input = Input::from_file(path);
     if (!input) {
       not_stored(path.string(), input.error().message);
@@ -154,7 +166,8 @@ class Importer {
   ingest::StoreIngestor& ingestor_;
   fs::path temp_dir_;
   Counts counts_;
-  std::set<fs::path> visited_;  // folders read, by canonical path
+  std::set<fs::path> visited_;      // folders read, by canonical path
+  std::set<fs::path> store_files_;  // never imported into themselves
 };
 
 int run_import(const Context& ctx, const std::vector<std::string>& paths) {
@@ -167,7 +180,7 @@ int run_import(const Context& ctx, const std::vector<std::string>& paths) {
   options.temp_dir = cfg->store.path.parent_path();
   ingest::StoreIngestor ingestor(**store, log, options);
   fs::path temp_dir = cfg->store.path.has_parent_path() ? cfg->store.path.parent_path() : ".";
-  Importer importer(ingestor, temp_dir);
+  Importer importer(ingestor, temp_dir, cfg->store.path);
   for (const auto& p : paths) importer.import_path(p);
   const auto& c = importer.counts();
   std::cout << "imported " << c.imported << ", duplicate " << c.duplicate << ", failed " << c.failed
