@@ -1,6 +1,8 @@
 // Store failures come back as ErrorCode::Store with nothing half-written; writers from many
 // threads are serialised.
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -36,22 +38,36 @@ TEST(StoreFailure, AReadOnlyStoreRefusesWrites) {
 }
 
 TEST(StoreFailure, AWriteProtectedFileFailsWithAStoreError) {
-  if (::geteuid() == 0) GTEST_SKIP() << "root ignores file permissions";
   TempDir dir;
   auto path = dir / "s.db";
   { ASSERT_TRUE(open_store(path)); }
   ASSERT_EQ(::chmod(path.c_str(), 0444), 0);
   ASSERT_EQ(::chmod(dir.path().c_str(), 0555), 0);
-  auto s = open_sqlite_store(options_for(path));
-  if (s) {
+  // True when the store refuses the write somewhere between open and commit.
+  auto write_refused = [&]() -> bool {
+    auto s = open_sqlite_store(options_for(path));
+    if (!s) return true;
     auto tx = (*s)->begin_write();
-    if (tx) {
-      MemorySource src("x");
-      auto info = (*tx)->add_raw_message({1, "t", "", {}, ""}, src);
-      if (info) {
-        EXPECT_FALSE((*tx)->commit());
-      }
+    if (!tx) return true;
+    MemorySource src("x");
+    auto info = (*tx)->add_raw_message({1, "t", "", {}, ""}, src);
+    if (!info) return true;
+    return !(*tx)->commit();
+  };
+  if (::geteuid() != 0) {
+    EXPECT_TRUE(write_refused());
+  } else {
+    // Root ignores file permissions (CI runs as root): try as `nobody` in a child process.
+    pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      if (::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(2);
+      ::_exit(write_refused() ? 0 : 1);
     }
+    int status = 0;
+    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+    ASSERT_TRUE(WIFEXITED(status));
+    EXPECT_EQ(WEXITSTATUS(status), 0) << "1: the write was committed; 2: cannot become nobody";
   }
   ::chmod(dir.path().c_str(), 0755);
   ::chmod(path.c_str(), 0644);
