@@ -42,6 +42,41 @@ std::string read_file(const std::filesystem::path& p) {
   return ss.str();
 }
 
+std::vector<ManifestRow> corpus_manifest() {
+  std::vector<ManifestRow> rows;
+  std::ifstream in(corpus_dir() / "MANIFEST.tsv");
+  std::string line;
+  std::getline(in, line);  // header
+  while (std::getline(in, line)) {
+    std::vector<std::string> cols;
+    std::size_t start = 0;
+    for (;;) {
+      std::size_t tab = line.find('\t', start);
+      cols.push_back(line.substr(start, tab - start));
+      if (tab == std::string::npos) break;
+      start = tab + 1;
+    }
+    if (cols.size() < 4) continue;
+    std::string notes = cols.size() >= 6 ? cols[5] : std::string();
+    if (notes.size() >= 2 && notes.front() == '"' && notes.back() == '"') {
+      notes = notes.substr(1, notes.size() - 2);
+      for (auto at = notes.find("\"\""); at != std::string::npos; at = notes.find("\"\"", at + 1)) {
+        notes.erase(at, 1);
+      }
+    }
+    rows.push_back({cols[0], cols[1], cols[2], cols[3], std::move(notes)});
+  }
+  return rows;
+}
+
+std::vector<ManifestRow> corpus_manifest(const std::string& kind) {
+  std::vector<ManifestRow> rows;
+  for (auto& r : corpus_manifest()) {
+    if (r.kind == kind) rows.push_back(std::move(r));
+  }
+  return rows;
+}
+
 TempDir::TempDir() {
   std::random_device rd;
   auto base = std::filesystem::temp_directory_path();

@@ -3,6 +3,7 @@
 
 #include <filesystem>
 #include <string>
+#include <vector>
 
 namespace mailreport::test {
 
@@ -19,6 +20,20 @@ std::filesystem::path source_dir();  // the repository checkout
 std::filesystem::path binary_dir();  // the CMake build directory
 
 std::string read_file(const std::filesystem::path& p);
+
+// One row of the corpus MANIFEST.tsv (see its README): `file` is relative to corpus_dir();
+// `notes` are unquoted (notes holding a '"' are written CSV-style in the file).
+struct ManifestRow {
+  std::string source_repo;
+  std::string path_in_repo;
+  std::string file;
+  std::string kind;
+  std::string notes;
+};
+// Every row of the manifest, in file order; empty when the corpus is missing.
+std::vector<ManifestRow> corpus_manifest();
+// The rows of one kind ("dmarc-agg-xml", "dsn-eml", "other", ...).
+std::vector<ManifestRow> corpus_manifest(const std::string& kind);
 
 // A fresh directory under $TMPDIR, removed with its contents on destruction.
 class TempDir {

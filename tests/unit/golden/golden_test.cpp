@@ -11,7 +11,6 @@
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -24,26 +23,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
-
-struct Row {
-  std::string file;
-  std::string kind;
-};
-
-std::vector<Row> manifest() {
-  std::vector<Row> rows;
-  std::ifstream in(test::corpus_dir() / "MANIFEST.tsv");
-  std::string line;
-  std::getline(in, line);  // header
-  while (std::getline(in, line)) {
-    std::vector<std::string> cols;
-    std::stringstream ss(line);
-    std::string col;
-    while (std::getline(ss, col, '\t')) cols.push_back(col);
-    if (cols.size() >= 4) rows.push_back({cols[2], cols[3]});
-  }
-  return rows;
-}
 
 bool is_report_kind(const std::string& kind) { return kind != "other"; }
 
@@ -75,7 +54,7 @@ TEST(Golden, EveryReportFileMatchesItsExpectation) {
   MAILREPORT_REQUIRE_CORPUS();
   std::size_t checked = 0, blessed = 0;
   std::vector<std::string> mismatches;
-  for (const auto& row : manifest()) {
+  for (const auto& row : test::corpus_manifest()) {
     if (!is_report_kind(row.kind)) continue;
     json got = parse_output(test::corpus_dir() / row.file);
     fs::path expected_path = golden_path(row.file);
@@ -118,7 +97,7 @@ TEST(Golden, ReportKindsYieldTheirType) {
       {"arf-abuse-eml", "arf"},             {"dsn-eml", "dsn"}};
   std::map<std::string, std::pair<int, int>> per_kind;  // kind -> (files, with the type)
   std::vector<std::string> misses;
-  for (const auto& row : manifest()) {
+  for (const auto& row : test::corpus_manifest()) {
     auto it = expected_type.find(row.kind);
     if (it == expected_type.end()) continue;
     json got = parse_output(test::corpus_dir() / row.file);
@@ -151,7 +130,7 @@ TEST(Golden, ReportKindsYieldTheirType) {
 TEST(Golden, OtherFilesEndCleanly) {
   MAILREPORT_REQUIRE_CORPUS();
   std::size_t n = 0;
-  for (const auto& row : manifest()) {
+  for (const auto& row : test::corpus_manifest()) {
     if (row.kind != "other") continue;
     json got = parse_output(test::corpus_dir() / row.file);
     ++n;

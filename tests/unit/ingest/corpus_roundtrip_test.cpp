@@ -17,16 +17,7 @@ namespace {
 
 std::vector<std::string> manifest_files() {
   std::vector<std::string> files;
-  std::ifstream in(test::corpus_dir() / "MANIFEST.tsv");
-  std::string line;
-  std::getline(in, line);  // header
-  while (std::getline(in, line)) {
-    std::vector<std::string> cols;
-    std::stringstream ss(line);
-    std::string col;
-    while (std::getline(ss, col, '\t')) cols.push_back(col);
-    if (cols.size() >= 4) files.push_back(cols[2]);
-  }
+  for (const auto& row : test::corpus_manifest()) files.push_back(row.file);
   return files;
 }
 

@@ -1092,24 +1092,8 @@ TEST(DmarcJson, RendersEveryKeyWithXmlNames) {
 
 // ------------------------------------------------------------------ the corpus
 
-struct ManifestRow {
-  std::string file;
-  std::string notes;
-};
-
-std::vector<ManifestRow> manifest_rows(std::string_view kind) {
-  std::ifstream in(test::corpus_dir() / "MANIFEST.tsv");
-  std::vector<ManifestRow> rows;
-  std::string line;
-  std::getline(in, line);  // header
-  while (std::getline(in, line)) {
-    std::vector<std::string> cols;
-    std::stringstream ss(line);
-    std::string col;
-    while (std::getline(ss, col, '\t')) cols.push_back(col);
-    if (cols.size() >= 6 && cols[3] == kind) rows.push_back({cols[2], cols[5]});
-  }
-  return rows;
+std::vector<test::ManifestRow> manifest_rows(const std::string& kind) {
+  return test::corpus_manifest(kind);
 }
 
 // "N records/M msgs" in a manifest note (no std::regex: GCC 12 warns inside <regex> under the

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "mailreport/mime/header.hpp"
+#include "testsupport.hpp"
 
 namespace mailreport::test {
 
@@ -133,41 +134,10 @@ inline EmlParts split_eml(std::string raw) {
   return out;
 }
 
-// One row of the corpus MANIFEST.tsv.
-struct ManifestRow {
-  std::string file;  // relative to the corpus directory
-  std::string kind;
-  std::string notes;
-};
-
 inline std::vector<ManifestRow> manifest_rows(const std::filesystem::path& corpus,
                                               const std::string& kind) {
-  std::vector<ManifestRow> rows;
-  std::ifstream in(corpus / "MANIFEST.tsv");
-  std::string line;
-  std::getline(in, line);  // header
-  while (std::getline(in, line)) {
-    std::vector<std::string> cols;
-    std::size_t start = 0;
-    for (;;) {
-      std::size_t tab = line.find('\t', start);
-      cols.push_back(line.substr(start, tab - start));
-      if (tab == std::string::npos) break;
-      start = tab + 1;
-    }
-    if (cols.size() < 6 || cols[3] != kind) continue;
-    std::string notes = cols[5];
-    // Notes holding a '"' are written CSV-style: quoted, with the quotes doubled.
-    if (notes.size() >= 2 && notes.front() == '"' && notes.back() == '"') {
-      notes = notes.substr(1, notes.size() - 2);
-      for (std::size_t at = notes.find("\"\""); at != std::string::npos;
-           at = notes.find("\"\"", at + 1)) {
-        notes.erase(at, 1);
-      }
-    }
-    rows.push_back({cols[2], cols[3], notes});
-  }
-  return rows;
+  (void)corpus;  // always test::corpus_dir()
+  return corpus_manifest(kind);
 }
 
 // "k=v; k=v" pairs from the notes segment that starts with `label` (e.g. "ARF: ") and ends

@@ -19,26 +19,6 @@ namespace {
 
 using extract_test::Extracted;
 
-struct Row {
-  std::string file;
-  std::string kind;
-};
-
-std::vector<Row> manifest() {
-  std::vector<Row> rows;
-  std::ifstream in(test::corpus_dir() / "MANIFEST.tsv");
-  std::string line;
-  std::getline(in, line);  // header
-  while (std::getline(in, line)) {
-    std::vector<std::string> cols;
-    std::stringstream ss(line);
-    std::string col;
-    while (std::getline(ss, col, '\t')) cols.push_back(col);
-    if (cols.size() >= 4) rows.push_back(Row{cols[2], cols[3]});
-  }
-  return rows;
-}
-
 struct Tally {
   std::size_t files = 0;
   std::size_t with_expected = 0;
@@ -48,7 +28,7 @@ struct Tally {
 // Runs every file of `kind`; counts those that yield at least one report of `want`.
 Tally run_kind(const std::string& kind, std::optional<ReportType> want) {
   Tally t;
-  for (const auto& row : manifest()) {
+  for (const auto& row : test::corpus_manifest()) {
     if (row.kind != kind) continue;
     ++t.files;
     auto input = Input::from_file(test::corpus_dir() / row.file);
