@@ -42,7 +42,8 @@ void add_reparse_command(CLI::App& app, Context& ctx) {
   auto* all_flag = cmd->add_flag("--all", *all, "every stored message");
   cmd->add_flag("--failed", *failed, "only messages that could not be parsed (default)")
       ->excludes(all_flag);
-  cmd->callback([&ctx, all] { ctx.exit_code = run_reparse(ctx, *all); });
+  // The callback owns both flags: CLI11 writes them while parsing, after this returns.
+  cmd->callback([&ctx, all, failed] { ctx.exit_code = run_reparse(ctx, *all); });
 }
 
 }  // namespace mailreport::cli
