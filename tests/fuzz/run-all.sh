@@ -3,7 +3,7 @@
 # corpus (../shared/corpus, by kind) and the bundled samples. Seeds are copied into a
 # temporary folder, never into the repository. Fails on the first crash, leak or timeout.
 set -euo pipefail
-build=${1:?usage: run-all.sh BUILD_DIR [SECONDS]}
+build=$(cd "${1:?usage: run-all.sh BUILD_DIR [SECONDS]}" && pwd)
 seconds=${2:-20}
 root=$(cd "$(dirname "$0")/../.." && pwd)
 corpus=${MAILREPORT_CORPUS:-$root/../shared/corpus}
