@@ -29,7 +29,8 @@ Written write_message(Store& store, Fill&& fill) {
   auto tx = store.begin_write();
   EXPECT_TRUE(tx) << tx.error().describe();
   if (!tx) return w;
-  MemorySource src(std::string("From: reporter@example.org\r\n\r\nbody\r\n"));
+  const std::string raw = "From: reporter@example.org\r\n\r\nbody\r\n";  // outlives src
+  MemorySource src(raw);
   auto info =
       (*tx)->add_raw_message({1700090000, "test", "a@b.example", {"dmarc@ours.example"}, ""}, src);
   EXPECT_TRUE(info) << info.error().describe();
