@@ -105,18 +105,14 @@ int run_demo(const DemoOptions& opt) {
   std::unique_ptr<store::Store> store;
   std::unique_ptr<ingest::StoreIngestor> ingestor;
   // The configured port, or any free one (port 0: the kernel's choice) when it is taken or
-  // when --port 0 asks for it. A configuration file must name a real port, so the file is
-  // written once the receiver is bound; port 0 only exists in this in-process Config.
+  // when --port 0 asks for it. The file left in the state folder names the port bound.
   for (std::uint16_t port : {opt.port, std::uint16_t{0}}) {
-    const std::uint16_t checked_port = port == 0 ? std::uint16_t{2424} : port;  // placeholder
-    auto loaded = config::load_string(demo_config(dir, checked_port), dir / "mailreport.toml");
+    auto loaded = config::load_string(demo_config(dir, port), dir / "mailreport.toml");
     if (!loaded.problems.empty()) {
       for (const auto& p : loaded.problems) std::cerr << p.describe() << "\n";
       return kExitSoftware;
     }
-    auto with_port = std::make_shared<config::Config>(*loaded.config);
-    with_port->lmtp.tcp = "127.0.0.1:" + std::to_string(port);
-    cfg = with_port;
+    cfg = loaded.config;
     if (!store) {
       auto opened = store::open_sqlite_store({.path = cfg->store.path});
       if (!opened) {
