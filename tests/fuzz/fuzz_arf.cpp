@@ -17,6 +17,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     parts.original_type = "text/rfc822-headers";
   }
   auto r = mailreport::report::parse_arf(parts);
-  if (r) (void)mailreport::report::to_json(*r).dump();
+  if (r)
+    (void)mailreport::report::to_json(*r).dump(
+        -1, ' ', false, nlohmann::json::error_handler_t::replace);  // as the CLI renders
   return 0;
 }

@@ -14,6 +14,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   parts.delivery_status = in.substr(0, nul);
   if (nul != std::string_view::npos) parts.original = in.substr(nul + 1);
   auto r = mailreport::report::parse_dsn(parts);
-  if (r) (void)mailreport::report::to_json(*r).dump();
+  if (r)
+    (void)mailreport::report::to_json(*r).dump(
+        -1, ' ', false, nlohmann::json::error_handler_t::replace);  // as the CLI renders
   return 0;
 }

@@ -8,11 +8,14 @@
 #include "mailreport/report/json.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  auto input = mailreport::Input::from_memory(std::string(reinterpret_cast<const char*>(data), size));
+  auto input =
+      mailreport::Input::from_memory(std::string(reinterpret_cast<const char*>(data), size));
   mailreport::report::CollectingSink sink;
   mailreport::report::ExtractLimits limits;
   limits.max_decompressed_bytes = 8u << 20;
   (void)mailreport::report::extract_reports(input, sink, limits);
-  for (const auto& r : sink.reports()) (void)mailreport::report::to_json(r).dump();
+  for (const auto& r : sink.reports())
+    (void)mailreport::report::to_json(r).dump(
+        -1, ' ', false, nlohmann::json::error_handler_t::replace);  // as the CLI renders
   return 0;
 }

@@ -9,6 +9,8 @@
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   auto r = mailreport::report::parse_tlsrpt_json(
       std::string_view(reinterpret_cast<const char*>(data), size));
-  if (r) (void)mailreport::report::to_json(*r).dump();
+  if (r)
+    (void)mailreport::report::to_json(*r).dump(
+        -1, ' ', false, nlohmann::json::error_handler_t::replace);  // as the CLI renders
   return 0;
 }
