@@ -1,5 +1,7 @@
 #include "testsupport.hpp"
 
+#include <gtest/gtest.h>
+
 #include <cstdlib>
 #include <fstream>
 #include <random>
@@ -75,6 +77,27 @@ std::vector<ManifestRow> corpus_manifest(const std::string& kind) {
     if (r.kind == kind) rows.push_back(std::move(r));
   }
   return rows;
+}
+
+bool blessing() {
+  const char* b = std::getenv("MAILREPORT_BLESS");
+  return b && std::string(b) == "1";
+}
+
+void expect_golden(const nlohmann::json& got, const std::filesystem::path& expected) {
+  if (blessing()) {
+    std::ofstream(expected) << got.dump(2) << "\n";
+    return;
+  }
+  ASSERT_TRUE(std::filesystem::exists(expected)) << expected;
+  EXPECT_EQ(got, nlohmann::json::parse(read_file(expected))) << got.dump(2);
+}
+
+bool has_error(const std::vector<std::string>& errors, std::string_view needle) {
+  for (const auto& e : errors) {
+    if (e.find(needle) != std::string::npos) return true;
+  }
+  return false;
 }
 
 TempDir::TempDir() {

@@ -2,7 +2,9 @@
 #pragma once
 
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace mailreport::test {
@@ -34,6 +36,16 @@ struct ManifestRow {
 std::vector<ManifestRow> corpus_manifest();
 // The rows of one kind ("dmarc-agg-xml", "dsn-eml", "other", ...).
 std::vector<ManifestRow> corpus_manifest(const std::string& kind);
+
+// Whether MAILREPORT_BLESS=1 is set: golden tests then (re)write their expectations instead
+// of comparing, to be reviewed in the diff.
+bool blessing();
+
+// Golden comparison of `got` with the JSON file `expected` (rewritten when blessing()).
+void expect_golden(const nlohmann::json& got, const std::filesystem::path& expected);
+
+// Whether any entry of a report's `errors` contains `needle`.
+bool has_error(const std::vector<std::string>& errors, std::string_view needle);
 
 // A fresh directory under $TMPDIR, removed with its contents on destruction.
 class TempDir {

@@ -3,7 +3,8 @@
 // equal the committed expectation in tests/golden/<corpus path>.json. Files of kind `other`
 // must end in a clean outcome: a report, or a NotAReport/Invalid/LimitExceeded error.
 //
-// After a deliberate parser change, regenerate the expectations and review the diff:
+// After a deliberate parser change, regenerate the expectations (these and the per-type ones
+// under tests/data) and review the diff:
 //   MAILREPORT_BLESS=1 build/release/tests/test-golden
 #include <gtest/gtest.h>
 
@@ -45,10 +46,7 @@ fs::path golden_path(const std::string& corpus_file) {
   return test::source_dir() / "tests" / "golden" / (corpus_file + ".json");
 }
 
-bool blessing() {
-  const char* b = std::getenv("MAILREPORT_BLESS");
-  return b && std::string(b) == "1";
-}
+using test::blessing;
 
 TEST(Golden, EveryReportFileMatchesItsExpectation) {
   MAILREPORT_REQUIRE_CORPUS();

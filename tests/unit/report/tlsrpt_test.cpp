@@ -20,23 +20,8 @@
 namespace mailreport::report {
 namespace {
 
-bool has_error(const std::vector<std::string>& errors, std::string_view needle) {
-  for (const auto& e : errors) {
-    if (e.find(needle) != std::string::npos) return true;
-  }
-  return false;
-}
-
-// Golden test support: compares `got` with the file `expected`; with MAILREPORT_UPDATE_GOLDEN=1
-// in the environment the file is (re)written instead, to be reviewed in the diff.
-void expect_golden(const nlohmann::json& got, const std::filesystem::path& expected) {
-  if (const char* u = std::getenv("MAILREPORT_UPDATE_GOLDEN"); u && std::string(u) == "1") {
-    std::ofstream(expected) << got.dump(2) << "\n";
-    return;
-  }
-  ASSERT_TRUE(std::filesystem::exists(expected)) << expected;
-  EXPECT_EQ(got, nlohmann::json::parse(test::read_file(expected))) << got.dump(2);
-}
+using test::expect_golden;
+using test::has_error;
 
 // The value of the " | "-separated notes item that starts with `key`, or "".
 std::string note_item(const std::string& notes, const std::string& key) {
