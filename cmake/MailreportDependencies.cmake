@@ -8,5 +8,20 @@ pkg_check_modules(SQLITE3 REQUIRED IMPORTED_TARGET sqlite3)
 pkg_check_modules(ZLIB REQUIRED IMPORTED_TARGET zlib)
 pkg_check_modules(LIBARCHIVE REQUIRED IMPORTED_TARGET libarchive)
 pkg_check_modules(TOMLPLUSPLUS REQUIRED IMPORTED_TARGET tomlplusplus)
+pkg_check_modules(LIBPSL REQUIRED IMPORTED_TARGET libpsl)
+pkg_check_modules(OPENDKIM REQUIRED IMPORTED_TARGET opendkim)
+pkg_check_modules(MILTER REQUIRED IMPORTED_TARGET milter)
+# libspf2 ships no pkg-config file (its library sits in /usr/lib); libunbound's names
+# libevent-dev and nettle-dev as private requirements we do not link statically. Both are found
+# directly.
+function(mailreport_import_library target lib header)
+  find_library(${target}_LIBRARY NAMES ${lib} REQUIRED)
+  find_path(${target}_INCLUDE_DIR ${header} REQUIRED)
+  add_library(${target} UNKNOWN IMPORTED)
+  set_target_properties(${target} PROPERTIES IMPORTED_LOCATION ${${target}_LIBRARY}
+    INTERFACE_INCLUDE_DIRECTORIES ${${target}_INCLUDE_DIR})
+endfunction()
+mailreport_import_library(spf2 spf2 spf2/spf.h)
+mailreport_import_library(unbound unbound unbound.h)
 find_package(nlohmann_json 3.10 REQUIRED)
 find_package(CLI11 REQUIRED)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs, with apt-get, the Debian 12 packages mailreport needs to build (and, with --test,
-# to run every test: clang for the fuzz targets, Postfix for the LMTP integration test).
+# to run every test: clang for the fuzz targets, Postfix for the LMTP and milter integration
+# tests, OpenDKIM and OpenDMARC to compare verdicts with).
 # Does nothing for packages already installed.
 set -euo pipefail
 
@@ -8,10 +9,11 @@ build_pkgs=(
   build-essential cmake ninja-build pkg-config
   libssl-dev libxml2-dev libgmime-3.0-dev libsqlite3-dev zlib1g-dev libarchive-dev
   nlohmann-json3-dev libtomlplusplus-dev libcli11-dev
+  libmilter-dev libopendkim-dev libspf2-dev libpsl-dev libunbound-dev
 )
 test_pkgs=(
   libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev sqlite3 time
-  postfix
+  postfix opendkim opendkim-tools opendmarc
 )
 
 want=("${build_pkgs[@]}")
@@ -30,5 +32,10 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 # Postfix must not ask questions nor start a system instance: the tests run their own.
 echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+# Nor may the OpenDKIM/OpenDMARC packages start system daemons: the tests run their own.
+if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+  printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+  trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+fi
 apt-get update -q
 apt-get install -y -q --no-install-recommends "${missing[@]}"

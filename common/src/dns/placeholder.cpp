@@ -1,0 +1,2 @@
+// Replaced by the libunbound resolver (resolver.cpp); keeps the module target buildable.
+namespace mailreport::dns {}
