@@ -11,6 +11,7 @@
 //   tls_reports, tls_policies, tls_failures   RFC 8460 §4.4
 //   arf_reports                 RFC 5965 / RFC 6591 feedback fields
 //   dsn_reports, dsn_recipients RFC 3464 §2.2 / §2.3
+//   evaluations, evaluation_intervals   (migration 2) the milter's evaluations per hour
 // Lists (rcpt_to, policy-string, header fields, errors) are JSON arrays in TEXT columns.
 #include "store/schema.hpp"
 
@@ -218,6 +219,54 @@ CREATE TABLE dsn_recipients (
 ) STRICT;
 CREATE INDEX dsn_recipients_report ON dsn_recipients (report_id);
 CREATE INDEX dsn_recipients_final_recipient ON dsn_recipients (final_recipient);
+)sql"},
+    // The milter's evaluations, aggregated as recorded (sqlite_evaluations.cpp).
+    {2, R"sql(
+-- One row per (policy domain, UTC hour, identity); `key` is a hash of the identity columns
+-- (policy as published, source IP, identifiers, results), so that recording a message is one
+-- upsert on evaluations_identity. The same index serves the aggregate report's question
+-- (summed rows of one policy domain over a day: an equality and a range).
+CREATE TABLE evaluations (
+  id INTEGER PRIMARY KEY,
+  policy_domain TEXT NOT NULL,
+  interval_begin INTEGER NOT NULL,
+  key TEXT NOT NULL,
+  count INTEGER NOT NULL,
+  first_seen INTEGER NOT NULL,
+  last_seen INTEGER NOT NULL,
+  discovery_method TEXT NOT NULL,
+  p TEXT NOT NULL,
+  sp TEXT NOT NULL,
+  np TEXT NOT NULL,
+  adkim TEXT NOT NULL,
+  aspf TEXT NOT NULL,
+  pct INTEGER NOT NULL,
+  fo TEXT NOT NULL,
+  testing TEXT NOT NULL,
+  psd TEXT NOT NULL,
+  source_ip TEXT NOT NULL,
+  header_from TEXT NOT NULL,
+  envelope_from TEXT NOT NULL,
+  envelope_to TEXT NOT NULL,
+  disposition TEXT NOT NULL,
+  dkim TEXT NOT NULL,
+  spf TEXT NOT NULL,
+  reasons TEXT NOT NULL,
+  dkim_results TEXT NOT NULL,
+  spf_results TEXT NOT NULL
+) STRICT;
+CREATE UNIQUE INDEX evaluations_identity ON evaluations (policy_domain, interval_begin, key);
+CREATE INDEX evaluations_interval ON evaluations (interval_begin);
+
+-- The rua/ruf published by a policy domain during an hour (the latest seen).
+CREATE TABLE evaluation_intervals (
+  policy_domain TEXT NOT NULL,
+  interval_begin INTEGER NOT NULL,
+  rua TEXT NOT NULL,
+  ruf TEXT NOT NULL,
+  updated_at INTEGER NOT NULL,
+  PRIMARY KEY (policy_domain, interval_begin)
+) STRICT, WITHOUT ROWID;
 )sql"},
 };
 

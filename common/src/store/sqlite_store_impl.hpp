@@ -30,6 +30,9 @@ class SqliteStore final : public Store {
                   const std::function<Status(std::span<const char>)>& out) override;
   Result<Summary> summary(std::size_t top_orgs) override;
   Result<PurgeResult> purge(std::int64_t received_before) override;
+  // sqlite_evaluations.cpp
+  Status record_evaluations(std::span<const auth::Evaluation> batch) override;
+  Result<std::vector<EvaluationRow>> list_evaluations(const EvaluationFilter& filter) override;
 
   const SqliteOptions& options() const noexcept { return options_; }
 

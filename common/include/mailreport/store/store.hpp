@@ -27,6 +27,7 @@
 #include <utility>
 #include <vector>
 
+#include "mailreport/auth/verdict.hpp"
 #include "mailreport/report/model.hpp"
 #include "mailreport/report/sink.hpp"
 #include "mailreport/util/bytes.hpp"
@@ -133,6 +134,40 @@ struct PurgeResult {
   std::uint64_t raw_messages = 0;
 };
 
+// ---------------------------------------------------------------- evaluations (milter)
+
+// The milter's evaluations, aggregated as they are recorded (design.md, "Data rules"): one row
+// per UTC hour, policy domain, policy as published (with how it was discovered) and everything
+// an aggregate report record carries (RFC 9990 §3.1.1: source IP, identifiers, disposition,
+// aligned DKIM/SPF results, override reasons, every DKIM signature's domain/selector/result/
+// human_result, the SPF domain/scope/result), with the number of messages. Only evaluations
+// whose DMARC record has rua= are kept: without it no aggregate report may be sent (RFC 7489
+// §6.3, RFC 9989 §4.7), so there is nothing to aggregate for.
+struct EvaluationRow {
+  std::int64_t id = 0;
+  std::int64_t interval_begin = 0;  // UTC hour; the row covers [begin, begin + 3600)
+  std::int64_t first_seen = 0;      // time of the first and last message counted
+  std::int64_t last_seen = 0;
+  // domain = the policy domain; discovery_method "treewalk" | "psl"; sp/np "" when not
+  // published; pct always set (100 when not published); testing "y" | "n".
+  report::DmarcPolicyPublished policy;
+  char psd = 'u';  // psd= as published: 'y', 'n', 'u'
+  // The record's rua=/ruf= URIs as published, the latest seen for this policy domain and hour.
+  std::vector<std::string> rua;
+  std::vector<std::string> ruf;
+  // row.count = messages; row.policy_evaluated.disposition "none" | "quarantine" | "reject",
+  // dkim/spf "pass" | "fail" (aligned); auth_results.spf human_result is always empty (the
+  // SPF explanation varies per message and would split rows).
+  report::DmarcRecord record;
+};
+
+struct EvaluationFilter {
+  std::string domain;                 // policy domain, case-insensitive; "" = any
+  std::optional<std::int64_t> since;  // rows whose hour begins at or after this
+  std::optional<std::int64_t> until;  // rows whose hour begins before this
+  std::size_t limit = 0;              // 0 = no limit; newest hour first
+};
+
 // ---------------------------------------------------------------- writing
 
 // The sink that stores the extractor's reports for one raw message. Each report is written
@@ -192,6 +227,13 @@ class Store {
 
   // Deletes reports and raw messages received before `received_before`.
   virtual Result<PurgeResult> purge(std::int64_t received_before) = 0;
+
+  // Adds a batch of the milter's evaluations to their aggregated rows (see EvaluationRow), in
+  // one transaction: all or nothing. Evaluations without a DMARC record with rua= are
+  // skipped. Thread-safe; waits for other writers like begin_write().
+  virtual Status record_evaluations(std::span<const auth::Evaluation> batch) = 0;
+  // The aggregated rows, newest hour first, then by policy domain.
+  virtual Result<std::vector<EvaluationRow>> list_evaluations(const EvaluationFilter& filter) = 0;
 };
 
 // A stored raw message as an Input for the extractor: in memory up to `memory_limit` bytes,

@@ -1,0 +1,313 @@
+// SqliteStore: the milter's evaluations, aggregated as they are recorded (design.md, "Data
+// rules"; tables `evaluations` and `evaluation_intervals`, schema migration 2).
+//
+// An evaluation becomes the record an aggregate report will carry (RFC 9990 §3.1.1, RFC 7489
+// App. C): its identity is the UTC hour, the policy domain, the policy as published and how it
+// was found, the source IP, the identifiers and every result. The identity columns are hashed
+// into `key` (SHA-256, 128 bits kept, of a length-prefixed serialisation), so that adding a
+// message is one upsert on the unique index (policy_domain, interval_begin, key). A batch is
+// first summed in memory, so that a busy sender costs one statement per distinct row.
+//
+// Not done: purging evaluations (the aggregate report sender decides when rows may go).
+#include <algorithm>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <tuple>
+#include <utility>
+
+#include "mailreport/store/sha256.hpp"
+#include "store/json_columns.hpp"
+#include "store/report_keys.hpp"
+#include "store/sqlite_store_impl.hpp"
+
+namespace mailreport::store::sqlite {
+
+namespace {
+
+using nlohmann::json;
+
+constexpr std::int64_t kInterval = 3600;  // rows per UTC hour
+
+std::int64_t hour_of(std::int64_t t) {
+  std::int64_t r = t % kInterval;
+  return t - (r < 0 ? r + kInterval : r);
+}
+
+std::string dump(const json& j) {
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+json parse(const std::string& text) {
+  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  return j.is_array() ? j : json::array();
+}
+
+std::string str(const json& j, const char* name) {
+  auto it = j.find(name);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+std::string dkim_to_json(const std::vector<report::DmarcDkimAuth>& v) {
+  json j = json::array();
+  for (const auto& d : v) {
+    j.push_back({{"domain", d.domain},
+                 {"selector", d.selector},
+                 {"result", d.result},
+                 {"human_result", d.human_result}});
+  }
+  return dump(j);
+}
+
+std::vector<report::DmarcDkimAuth> dkim_from_json(const std::string& text) {
+  std::vector<report::DmarcDkimAuth> out;
+  for (const auto& e : parse(text)) {
+    if (!e.is_object()) continue;
+    out.push_back({str(e, "domain"), str(e, "selector"), str(e, "result"), str(e, "human_result")});
+  }
+  return out;
+}
+
+std::string spf_to_json(const std::vector<report::DmarcSpfAuth>& v) {
+  json j = json::array();
+  for (const auto& s : v) {
+    j.push_back({{"domain", s.domain}, {"scope", s.scope}, {"result", s.result}});
+  }
+  return dump(j);
+}
+
+std::vector<report::DmarcSpfAuth> spf_from_json(const std::string& text) {
+  std::vector<report::DmarcSpfAuth> out;
+  for (const auto& e : parse(text)) {
+    if (!e.is_object()) continue;
+    out.push_back({str(e, "domain"), str(e, "scope"), str(e, "result"), {}});
+  }
+  return out;
+}
+
+// One row to add: the batch's evaluations of one identity summed.
+struct Pending {
+  std::string policy_domain;
+  std::int64_t interval_begin = 0;
+  std::int64_t first_seen = 0;
+  std::int64_t last_seen = 0;
+  std::uint64_t count = 0;
+  int pct = 100;
+  std::vector<std::string> columns;  // identity columns as text (pct included, for the key)
+  std::string rua;                   // JSON
+  std::string ruf;
+};
+
+// The identity columns, in schema order from discovery_method to spf_results.
+std::vector<std::string> identity_columns(const auth::Evaluation& ev) {
+  const auth::DmarcVerdict& d = ev.dmarc;
+  const auth::DmarcRecord& r = *d.record;
+  std::vector<report::DmarcReason> reasons;
+  for (const auto& [reason, comment] : d.overrides) {
+    reasons.push_back({auth::to_string(reason), comment});
+  }
+  std::vector<report::DmarcDkimAuth> dkim;
+  for (const auto& s : ev.dkim) {
+    // RFC 9990 §3.1.1: domain, selector, result, human_result per signature.
+    dkim.push_back({normalize_domain(s.domain), s.selector, auth::to_string(s.result), s.reason});
+  }
+  std::vector<report::DmarcSpfAuth> spf;
+  for (const auto& s : ev.spf) {
+    spf.push_back(
+        {normalize_domain(s.domain), auth::to_string(s.scope), auth::to_string(s.result), {}});
+  }
+  std::string header_from = ev.header_from.empty() ? d.header_from : ev.header_from;
+  return {
+      auth::to_string(d.discovery),
+      auth::to_string(r.p),
+      r.sp ? auth::to_string(*r.sp) : "",
+      r.np ? auth::to_string(*r.np) : "",
+      auth::to_string(r.adkim),
+      auth::to_string(r.aspf),
+      std::to_string(r.pct),
+      r.fo,
+      r.testing ? "y" : "n",
+      std::string(1, r.psd),
+      ev.source_ip,
+      normalize_domain(header_from),
+      normalize_domain(ev.envelope_from),
+      normalize_domain(ev.envelope_to),
+      auth::to_string(d.disposition),
+      // RFC 7489 App. C policy_evaluated: the aligned results, pass or fail.
+      d.dkim_aligned ? "pass" : "fail",
+      d.spf_aligned ? "pass" : "fail",
+      reasons_to_json(reasons),
+      dkim_to_json(dkim),
+      spf_to_json(spf),
+  };
+}
+
+constexpr std::size_t kIdentityColumns = 20;
+constexpr std::size_t kPctColumn = 6;  // bound as an integer
+
+// 128 bits of SHA-256 over the length-prefixed columns: no two identities serialise alike.
+std::string key_of(const std::vector<std::string>& columns) {
+  Sha256 h;
+  for (const auto& c : columns) {
+    h.update(std::to_string(c.size()));
+    h.update(":");
+    h.update(c);
+  }
+  return h.hex().substr(0, 32);
+}
+
+constexpr const char* kUpsert =
+    "INSERT INTO evaluations (policy_domain, interval_begin, key, count, first_seen, last_seen,"
+    " discovery_method, p, sp, np, adkim, aspf, pct, fo, testing, psd, source_ip, header_from,"
+    " envelope_from, envelope_to, disposition, dkim, spf, reasons, dkim_results, spf_results)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,"
+    " ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)"
+    " ON CONFLICT (policy_domain, interval_begin, key) DO UPDATE SET"
+    " count = count + excluded.count, first_seen = min(first_seen, excluded.first_seen),"
+    " last_seen = max(last_seen, excluded.last_seen)";
+
+constexpr const char* kIntervalUpsert =
+    "INSERT INTO evaluation_intervals (policy_domain, interval_begin, rua, ruf, updated_at)"
+    " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (policy_domain, interval_begin) DO UPDATE SET"
+    " rua = excluded.rua, ruf = excluded.ruf, updated_at = excluded.updated_at"
+    " WHERE excluded.updated_at >= updated_at";
+
+constexpr const char* kSelect =
+    "SELECT e.id, e.policy_domain, e.interval_begin, e.count, e.first_seen, e.last_seen,"
+    " e.discovery_method, e.p, e.sp, e.np, e.adkim, e.aspf, e.pct, e.fo, e.testing, e.psd,"
+    " e.source_ip, e.header_from, e.envelope_from, e.envelope_to, e.disposition, e.dkim, e.spf,"
+    " e.reasons, e.dkim_results, e.spf_results, coalesce(i.rua, '[]'), coalesce(i.ruf, '[]')"
+    " FROM evaluations e LEFT JOIN evaluation_intervals i"
+    " ON i.policy_domain = e.policy_domain AND i.interval_begin = e.interval_begin";
+
+EvaluationRow row_from(const Query& q) {
+  EvaluationRow r;
+  r.id = q.i64(0);
+  r.policy.domain = q.text(1);
+  r.interval_begin = q.i64(2);
+  r.record.row.count = q.u64(3);
+  r.first_seen = q.i64(4);
+  r.last_seen = q.i64(5);
+  r.policy.discovery_method = q.text(6);
+  r.policy.p = q.text(7);
+  r.policy.sp = q.text(8);
+  r.policy.np = q.text(9);
+  r.policy.adkim = q.text(10);
+  r.policy.aspf = q.text(11);
+  r.policy.pct = static_cast<int>(q.i64(12));
+  r.policy.fo = q.text(13);
+  r.policy.testing = q.text(14);
+  std::string psd = q.text(15);
+  r.psd = psd.empty() ? 'u' : psd[0];
+  r.record.row.source_ip = q.text(16);
+  r.record.identifiers.header_from = q.text(17);
+  r.record.identifiers.envelope_from = q.text(18);
+  r.record.identifiers.envelope_to = q.text(19);
+  r.record.row.policy_evaluated.disposition = q.text(20);
+  r.record.row.policy_evaluated.dkim = q.text(21);
+  r.record.row.policy_evaluated.spf = q.text(22);
+  r.record.row.policy_evaluated.reason = reasons_from_json(q.text(23));
+  r.record.auth_results.dkim = dkim_from_json(q.text(24));
+  r.record.auth_results.spf = spf_from_json(q.text(25));
+  r.rua = strings_from_json(q.text(26));
+  r.ruf = strings_from_json(q.text(27));
+  return r;
+}
+
+}  // namespace
+
+Status SqliteStore::record_evaluations(std::span<const auth::Evaluation> batch) {
+  // Sum the batch first: (policy domain, hour, key) → row.
+  std::map<std::tuple<std::string, std::int64_t, std::string>, Pending> rows;
+  // (policy domain, hour) → (time, rua, ruf) of the newest evaluation.
+  std::map<std::pair<std::string, std::int64_t>, std::tuple<std::int64_t, std::string, std::string>>
+      intervals;
+  for (const auth::Evaluation& ev : batch) {
+    const auth::DmarcVerdict& d = ev.dmarc;
+    // RFC 7489 §6.3 / RFC 9989 §4.7: no rua=, no aggregate report; nothing to keep.
+    if (!d.record || d.record->rua.empty() || d.policy_domain.empty()) continue;
+    std::string domain = normalize_domain(d.policy_domain);
+    std::int64_t hour = hour_of(ev.time);
+    auto columns = identity_columns(ev);
+    std::string key = key_of(columns);
+    auto [it, fresh] = rows.try_emplace({domain, hour, key});
+    Pending& p = it->second;
+    if (fresh) {
+      p.policy_domain = domain;
+      p.interval_begin = hour;
+      p.first_seen = p.last_seen = ev.time;
+      p.pct = d.record->pct;
+      p.columns = std::move(columns);
+    }
+    p.first_seen = std::min(p.first_seen, ev.time);
+    p.last_seen = std::max(p.last_seen, ev.time);
+    ++p.count;
+    auto& slot = intervals[{domain, hour}];
+    if (std::get<1>(slot).empty() || ev.time >= std::get<0>(slot)) {
+      slot = {ev.time, strings_to_json(d.record->rua), strings_to_json(d.record->ruf)};
+    }
+  }
+  if (rows.empty()) return {};
+
+  auto tx = begin_write();
+  if (!tx) return std::move(tx).error();
+  Connection& db = *writer_;
+  for (const auto& [k, p] : rows) {
+    auto q = db.query(kUpsert);
+    if (!q) return std::move(q).error();
+    q->bind(1, p.policy_domain)
+        .bind(2, p.interval_begin)
+        .bind(3, std::get<2>(k))
+        .bind(4, p.count)
+        .bind(5, p.first_seen)
+        .bind(6, p.last_seen);
+    for (std::size_t i = 0; i < kIdentityColumns; ++i) {
+      int param = static_cast<int>(7 + i);
+      if (i == kPctColumn) {
+        q->bind(param, p.pct);
+      } else {
+        q->bind(param, p.columns[i]);
+      }
+    }
+    if (auto st = q->run(); !st) return st;
+  }
+  for (const auto& [k, v] : intervals) {
+    auto q = db.query(kIntervalUpsert);
+    if (!q) return std::move(q).error();
+    q->bind(1, k.first)
+        .bind(2, k.second)
+        .bind(3, std::get<1>(v))
+        .bind(4, std::get<2>(v))
+        .bind(5, std::get<0>(v));
+    if (auto st = q->run(); !st) return st;
+  }
+  return (*tx)->commit();
+}
+
+Result<std::vector<EvaluationRow>> SqliteStore::list_evaluations(const EvaluationFilter& filter) {
+  std::string sql = kSelect;
+  std::string where;
+  auto add = [&where](const char* cond) {
+    where += where.empty() ? " WHERE " : " AND ";
+    where += cond;
+  };
+  if (!filter.domain.empty()) add("e.policy_domain = ?1");
+  if (filter.since) add("e.interval_begin >= ?2");
+  if (filter.until) add("e.interval_begin < ?3");
+  sql += where + " ORDER BY e.interval_begin DESC, e.policy_domain, e.id LIMIT ?4";
+  std::lock_guard lock(reader_mutex());
+  auto q = reader().query(sql);
+  if (!q) return std::move(q).error();
+  if (!filter.domain.empty()) q->bind(1, normalize_domain(filter.domain));
+  if (filter.since) q->bind(2, *filter.since);
+  if (filter.until) q->bind(3, *filter.until);
+  q->bind(4, filter.limit == 0 ? std::int64_t{-1} : static_cast<std::int64_t>(filter.limit));
+  std::vector<EvaluationRow> out;
+  for (;;) {
+    auto row = q->step();
+    if (!row) return std::move(row).error();
+    if (!*row) return out;
+    out.push_back(row_from(*q));
+  }
+}
+
+}  // namespace mailreport::store::sqlite
