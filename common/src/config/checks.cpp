@@ -7,6 +7,8 @@
 #include <strings.h>
 
 #include <cctype>
+#include <cstring>
+#include <string>
 
 namespace mailreport::config::detail {
 
@@ -84,15 +86,165 @@ Result<Endpoint> parse_endpoint(std::string_view text) {
       return bad("'" + ep.host + "' is not an address or a host name");
     }
   }
-  if (port.empty() || port.size() > 5) return bad("the port must be a number from 0 to 65535 (0: any free port)");
+  if (port.empty() || port.size() > 5)
+    return bad("the port must be a number from 0 to 65535 (0: any free port)");
   unsigned p = 0;
   for (char c : port) {
-    if (c < '0' || c > '9') return bad("the port must be a number from 0 to 65535 (0: any free port)");
+    if (c < '0' || c > '9')
+      return bad("the port must be a number from 0 to 65535 (0: any free port)");
     p = p * 10 + static_cast<unsigned>(c - '0');
   }
   if (p > 65535) return bad("the port must be a number from 0 to 65535 (0: any free port)");
   ep.port = p;
   return ep;
+}
+
+namespace {
+
+bool is_loopback_host(const std::string& host, bool* is_address) {
+  in_addr a4{};
+  in6_addr a6{};
+  *is_address = true;
+  // RFC 1122 §3.2.1.3 and RFC 4291 §2.5.3.
+  if (inet_pton(AF_INET, host.c_str(), &a4) == 1) return (ntohl(a4.s_addr) >> 24) == 127;
+  if (inet_pton(AF_INET6, host.c_str(), &a6) == 1) {
+    return IN6_IS_ADDR_LOOPBACK(&a6) || (IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127);
+  }
+  *is_address = false;
+  return strcasecmp(host.c_str(), "localhost") == 0;
+}
+
+}  // namespace
+
+Result<MilterSocket> parse_milter_socket(std::string_view text) {
+  const auto bad = [&](std::string_view why) {
+    return make_error(ErrorCode::Invalid, "'" + std::string(text) + "': " + std::string(why));
+  };
+  MilterSocket s;
+  const auto colon = text.find(':');
+  const std::string_view scheme =
+      colon == std::string_view::npos ? std::string_view() : text.substr(0, colon);
+  const std::string_view rest = colon == std::string_view::npos ? text : text.substr(colon + 1);
+  const auto is = [&](const char* name) {
+    return strncasecmp(scheme.data(), name, scheme.size()) == 0 &&
+           scheme.size() == std::strlen(name);
+  };
+  if (colon == std::string_view::npos || is("unix") || is("local")) {
+    s.family = MilterSocket::Family::Unix;
+    s.path = std::string(rest);
+    s.loopback = true;
+    if (s.path.empty() || s.path.front() != '/') {
+      return bad("a unix socket needs an absolute path, e.g. unix:/run/mailreport/milter.sock");
+    }
+    // sockaddr_un.sun_path is 108 bytes on Linux, with the terminating NUL.
+    if (s.path.size() >= 108) return bad("the socket path is longer than 107 bytes");
+    return s;
+  }
+  if (!is("inet") && !is("inet6")) {
+    return bad("unknown socket type '" + std::string(scheme) +
+               "'; use unix:/PATH, inet:PORT@HOST or inet6:PORT@[ADDRESS]");
+  }
+  s.family = is("inet") ? MilterSocket::Family::Inet : MilterSocket::Family::Inet6;
+  const auto at = rest.find('@');
+  const std::string_view port = rest.substr(0, at);
+  if (port.empty() || port.size() > 5 ||
+      port.find_first_not_of("0123456789") != std::string_view::npos) {
+    return bad("expected PORT@HOST with a port number from 1 to 65535, e.g. inet:8891@127.0.0.1");
+  }
+  s.port = static_cast<unsigned>(std::stoul(std::string(port)));
+  if (s.port == 0 || s.port > 65535) return bad("the port must be a number from 1 to 65535");
+  if (at == std::string_view::npos) return s;  // every address: not loopback
+  std::string_view host = rest.substr(at + 1);
+  const bool bracketed = host.size() >= 2 && host.front() == '[' && host.back() == ']';
+  if (bracketed) host = host.substr(1, host.size() - 2);
+  s.host = std::string(host);
+  if (s.host.empty()) return bad("empty host after '@'");
+  bool is_address = false;
+  s.loopback = is_loopback_host(s.host, &is_address);
+  if (bracketed && !is_address) return bad("'[" + s.host + "]' is not an IP address");
+  if (is_address) {
+    in6_addr a6{};
+    const bool v6 = inet_pton(AF_INET6, s.host.c_str(), &a6) == 1;
+    if (v6 && s.family == MilterSocket::Family::Inet) {
+      return bad("an IPv6 address needs inet6:, e.g. inet6:8891@[::1]");
+    }
+    if (!v6 && s.family == MilterSocket::Family::Inet6) {
+      return bad("an IPv4 address needs inet:, e.g. inet:8891@127.0.0.1");
+    }
+  } else if (!is_domain_name(s.host)) {
+    return bad("'" + s.host + "' is not an address or a host name");
+  }
+  return s;
+}
+
+bool is_token(std::string_view text) {
+  if (text.empty()) return false;
+  for (char ch : text) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c <= 0x20 || c >= 0x7f) return false;
+    if (std::string_view("()<>@,;:\\\"/[]?=").find(ch) != std::string_view::npos) return false;
+  }
+  return true;
+}
+
+bool is_dns_name(std::string_view name) {
+  if (name.size() > 1 && name.back() == '.') name.remove_suffix(1);
+  if (name.empty() || name.size() > 253) return false;
+  std::size_t label = 0;
+  for (char ch : name) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c <= 0x20 || c >= 0x7f) return false;
+    if (ch == '.') {
+      if (label == 0) return false;
+      label = 0;
+    } else if (++label > 63) {
+      return false;
+    }
+  }
+  return label > 0;
+}
+
+std::optional<std::string> check_nameserver(std::string_view text) {
+  const std::string s(text);
+  const auto at = s.find('@');
+  const std::string host = s.substr(0, at);
+  in_addr a4{};
+  in6_addr a6{};
+  if (inet_pton(AF_INET, host.c_str(), &a4) != 1 && inet_pton(AF_INET6, host.c_str(), &a6) != 1) {
+    return "'" + s +
+           "': not an IP address (a nameserver is ADDRESS or ADDRESS@PORT, e.g. 192.0.2.53 or "
+           "127.0.0.1@5353)";
+  }
+  if (at != std::string::npos) {
+    const std::string port = s.substr(at + 1);
+    if (port.empty() || port.size() > 5 ||
+        port.find_first_not_of("0123456789") != std::string::npos || std::stoul(port) == 0 ||
+        std::stoul(port) > 65535) {
+      return "'" + s + "': the port after '@' must be a number from 1 to 65535";
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> check_local_data(std::string_view text) {
+  std::size_t fields = 0;
+  std::string_view first;
+  std::size_t i = 0;
+  while (i < text.size()) {
+    while (i < text.size() && (text[i] == ' ' || text[i] == '\t')) ++i;
+    if (i >= text.size()) break;
+    const std::size_t start = i;
+    while (i < text.size() && text[i] != ' ' && text[i] != '\t') ++i;
+    if (fields++ == 0) first = text.substr(start, i - start);
+    if (fields >= 3) break;
+  }
+  if (fields < 3) {
+    return "'" + std::string(text) +
+           "': expected NAME [TTL] [CLASS] TYPE DATA (unbound's local-data syntax), e.g. "
+           "\"_dmarc.example.com. 300 IN TXT \\\"v=DMARC1; p=none\\\"\"";
+  }
+  if (!is_dns_name(first)) return "'" + std::string(first) + "' is not a DNS name";
+  return std::nullopt;
 }
 
 std::optional<std::string> check_address_pattern(std::string_view pattern) {

@@ -10,6 +10,7 @@
 //   3. convert and check each known key (type, range, syntax) into the Config fields.
 //
 // Not done: reload (callers load again and swap the pointer), includes, environment overrides.
+#include <strings.h>
 #include <toml++/toml.h>
 
 #include <algorithm>
@@ -57,9 +58,21 @@ struct KeySpec {
 
 constexpr std::array<std::string_view, 5> kDefaultAnalysisAddresses = {
     "dmarc@*", "dmarc-reports@*", "tlsrpt@*", "abuse@*", "postmaster@*"};
+constexpr std::array<std::string_view, 2> kDefaultTrustedNetworks = {"127.0.0.0/8", "::1/128"};
+
+// The default elements of a list key.
+std::vector<std::string> default_list(std::string_view key) {
+  if (key == "report.analysis.addresses") {
+    return {kDefaultAnalysisAddresses.begin(), kDefaultAnalysisAddresses.end()};
+  }
+  if (key == "milter.trusted-networks") {
+    return {kDefaultTrustedNetworks.begin(), kDefaultTrustedNetworks.end()};
+  }
+  return {};
+}
 
 // Every key and its default, in one place.
-constexpr std::array<KeySpec, 24> kKeys = {{
+constexpr std::array<KeySpec, 48> kKeys = {{
     {"report.domain", Kind::String, "", true},      // domain part of the host name
     {"report.submitter", Kind::String, "", true},   // the host name
     {"report.analysis.addresses", Kind::List, ""},  // kDefaultAnalysisAddresses
@@ -84,17 +97,41 @@ constexpr std::array<KeySpec, 24> kKeys = {{
     {"limits.line-length", Kind::Size, "65536"},
     {"limits.command-line-length", Kind::Size, "4096"},
     {"log.level", Kind::String, "info"},
+    {"dns.nameservers", Kind::List, ""},  // empty: /etc/resolv.conf
+    {"dns.local-data", Kind::List, ""},
+    {"dns.local-nxdomain", Kind::List, ""},
+    {"dns.local-only", Kind::Bool, "false"},
+    {"dns.timeout", Kind::Duration, "5s"},
+    {"dns.cache-size", Kind::Size, "8MB"},
+    {"milter.socket", Kind::String, "unix:/run/mailreport/milter.sock"},
+    {"milter.socket-mode", Kind::Mode, "0660"},
+    {"milter.socket-owner", Kind::String, ""},
+    {"milter.socket-group", Kind::String, ""},
+    {"milter.allow-non-loopback", Kind::Bool, "false"},
+    {"milter.user", Kind::String, ""},
+    {"milter.timeout", Kind::Duration, "2h"},
+    {"milter.authserv-id", Kind::String, "", true},  // the host name
+    {"milter.trust-authserv-ids", Kind::List, ""},
+    {"milter.trusted-networks", Kind::List, ""},  // kDefaultTrustedNetworks
+    {"milter.add-header", Kind::Bool, "true"},
+    {"milter.dmarc-enforce", Kind::Bool, "false"},
+    {"milter.dmarc-temperror", Kind::String, "tempfail"},
+    {"milter.dmarc-quarantine", Kind::String, "hold"},
+    {"milter.dmarc-discovery", Kind::String, "treewalk"},
+    {"milter.queue-size", Kind::Integer, "10000"},
+    {"milter.batch-size", Kind::Integer, "500"},
+    {"milter.flush-interval", Kind::Duration, "1s"},
 }};
 
 // Tables that hold the keys above.
-constexpr std::array<std::string_view, 6> kSections = {"report", "report.analysis", "store",
-                                                       "lmtp",   "limits",          "log"};
+constexpr std::array<std::string_view, 8> kSections = {
+    "report", "report.analysis", "store", "lmtp", "limits", "dns", "milter", "log"};
 
 // Sections that later modules will define. Their keys are accepted as they are and kept in
 // Config::raw (evaluated when they are expressions of our grammar, else as written).
-constexpr std::array<std::string_view, 11> kReserved = {
-    "report.dmarc", "report.dkim", "report.spf", "report.tls", "report.dsn", "milter",
-    "dns",          "signature",   "webhook",    "dashboard",  "tlsrpt"};
+constexpr std::array<std::string_view, 9> kReserved = {"report.dmarc", "report.dkim", "report.spf",
+                                                       "report.tls",   "report.dsn",  "signature",
+                                                       "webhook",      "dashboard",   "tlsrpt"};
 
 // config_get chains deeper than this are refused (and keep the recursion bounded).
 constexpr std::size_t kMaxDepth = 32;
@@ -319,15 +356,15 @@ class Loader {
     if (spec.name == "report.domain") return detail::host_names().domain;
     if (spec.name == "report.submitter") return detail::host_names().fqdn;
     if (spec.name == "lmtp.hostname") return value_of("report.submitter");
+    // RFC 8601 §2.5: the authserv-id names the host (or ADMD) that did the checks.
+    if (spec.name == "milter.authserv-id") return detail::host_names().fqdn;
     if (spec.name == "lmtp.spool-dir") {
       auto path = value_of("store.path");
       if (!path) return std::nullopt;
       auto dir = std::filesystem::path(*path).parent_path();
       return dir.empty() ? std::string(".") : dir.string();
     }
-    if (spec.kind == Kind::List) {
-      return render_list({kDefaultAnalysisAddresses.begin(), kDefaultAnalysisAddresses.end()});
-    }
+    if (spec.kind == Kind::List) return render_list(default_list(spec.name));
     return std::string(spec.default_text);
   }
 
@@ -517,7 +554,7 @@ class Loader {
     const Entry* e = entry(key);
     if (!e) {
       std::vector<Item> items;
-      for (auto p : kDefaultAnalysisAddresses) items.push_back({std::string(p), 0});
+      for (auto& p : default_list(key)) items.push_back({std::move(p), 0});
       return items;
     }
     const auto* array = e->node->as_array();
@@ -688,6 +725,9 @@ class Loader {
       }
     }
 
+    build_dns(c.dns);
+    build_milter(c.milter);
+
     // [log]
     if (auto v = get_string("log.level")) {
       static constexpr std::array<std::pair<std::string_view, LogLevel>, 4> kLevels = {{
@@ -701,6 +741,169 @@ class Loader {
       if (check("log.level", it != kLevels.end(),
                 "'" + *v + "': must be debug, info, warning or error")) {
         c.log.level = it->second;
+      }
+    }
+  }
+
+  // A string key with a fixed set of spellings; `names` in the order the message lists them.
+  template <class E, std::size_t N>
+  void get_choice(std::string_view key, const std::array<std::pair<std::string_view, E>, N>& names,
+                  E& field) {
+    auto v = get_string(key);
+    if (!v) return;
+    std::string allowed;
+    for (std::size_t i = 0; i < N; ++i) {
+      if (names[i].first == *v) {
+        field = names[i].second;
+        return;
+      }
+      allowed += (i == 0       ? ""
+                  : i + 1 == N ? " or "
+                               : ", ") +
+                 ("\"" + std::string(names[i].first) + "\"");
+    }
+    check(key, false, "'" + *v + "': must be " + allowed);
+  }
+
+  // A list of strings each checked by `why_bad` (nullopt when fine).
+  template <class Check>
+  std::optional<std::vector<std::string>> get_checked_list(std::string_view key, Check why_bad) {
+    auto items = get_list(key);
+    if (!items) return std::nullopt;
+    std::vector<std::string> out;
+    bool ok = true;
+    for (const Item& item : *items) {
+      if (auto why = why_bad(*item.text)) {
+        problem(std::string(key), item.line, *why);
+        ok = false;
+      } else {
+        out.push_back(*item.text);
+      }
+    }
+    if (!ok) return std::nullopt;
+    return out;
+  }
+
+  void build_dns(DnsConfig& d) {
+    if (auto v = get_checked_list("dns.nameservers", detail::check_nameserver)) {
+      d.nameservers = std::move(*v);
+    }
+    if (auto v = get_checked_list("dns.local-data", detail::check_local_data)) {
+      d.local_data = std::move(*v);
+    }
+    if (auto v = get_checked_list("dns.local-nxdomain", [](const std::string& name) {
+          return detail::is_dns_name(name)
+                     ? std::nullopt
+                     : std::optional<std::string>("'" + name + "' is not a DNS name");
+        })) {
+      d.local_nxdomain = std::move(*v);
+    }
+    if (auto b = get_bool("dns.local-only")) d.local_only = *b;
+    if (auto t = get_duration("dns.timeout")) {
+      if (check("dns.timeout", t->count() > 0, "must be longer than 0s") &&
+          check("dns.timeout", t->count() <= 300,
+                "must be at most 5m (an SMTP client gives up long before)")) {
+        d.timeout = *t;
+      }
+    }
+    if (auto s = get_size("dns.cache-size")) {
+      if (check("dns.cache-size", *s >= 64 * 1024, "must be at least 64KB")) d.cache_size = *s;
+    }
+  }
+
+  void build_milter(MilterConfig& m) {
+    if (auto b = get_bool("milter.allow-non-loopback")) m.allow_non_loopback = *b;
+    if (auto v = get_string("milter.socket")) {
+      if (auto sock = detail::parse_milter_socket(*v); !sock.ok()) {
+        check("milter.socket", false, sock.error().message);
+      } else if (check("milter.socket", sock->loopback || m.allow_non_loopback,
+                       // The milter protocol has no authentication: whoever connects can make
+                       // us query DNS and record evaluations that end up in our reports.
+                       "'" + *v +
+                           "' listens beyond this host (not 127.0.0.1, [::1] or localhost); "
+                           "set milter.allow-non-loopback = true to allow it")) {
+        m.socket = *v;
+        m.socket_path = sock->family == detail::MilterSocket::Family::Unix ? sock->path : "";
+      }
+    }
+    if (auto mode = get_mode("milter.socket-mode")) m.socket_mode = *mode;
+    for (auto [key, field] :
+         {std::pair{"milter.socket-owner", &m.socket_owner},
+          std::pair{"milter.socket-group", &m.socket_group}, std::pair{"milter.user", &m.user}}) {
+      if (auto v = get_string(key)) {
+        if (check(key, v->empty() || detail::is_user_name(*v),
+                  "'" + *v + "' is not a user or group name")) {
+          *field = *v;
+        }
+      }
+    }
+    if (auto t = get_duration("milter.timeout")) {
+      if (check("milter.timeout", t->count() > 0, "must be longer than 0s")) m.timeout = *t;
+    }
+    // RFC 8601 §2.2: authserv-id is a value (token or quoted-string); we write it unquoted.
+    if (auto v = get_string("milter.authserv-id")) {
+      if (check("milter.authserv-id", detail::is_token(*v),
+                "'" + *v + "' is not a valid authserv-id (a host or domain name, no spaces)")) {
+        m.authserv_id = *v;
+      }
+    }
+    if (auto v = get_checked_list("milter.trust-authserv-ids", [](const std::string& id) {
+          return detail::is_token(id) ? std::nullopt
+                                      : std::optional<std::string>(
+                                            "'" + id + "' is not a valid authserv-id (no spaces)");
+        })) {
+      m.trust_authserv_ids.clear();
+      for (std::string& id : *v) {
+        for (char& ch : id) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+        // RFC 8601 §5: headers claiming our own authserv-id are removed as forged, so our own
+        // id can never be trusted at the same time.
+        if (check("milter.trust-authserv-ids", strcasecmp(id.c_str(), m.authserv_id.c_str()) != 0,
+                  "'" + id +
+                      "' is milter.authserv-id: Authentication-Results that claim our own id "
+                      "are removed as forged, they cannot also be trusted")) {
+          m.trust_authserv_ids.push_back(id);
+        }
+      }
+    }
+    if (auto v = get_checked_list("milter.trusted-networks", [](const std::string& cidr) {
+          auto one = NetworkList::parse({cidr});
+          return one.ok() ? std::nullopt : std::optional<std::string>(one.error().message);
+        })) {
+      m.trusted_networks = std::move(NetworkList::parse(*v)).value();
+    }
+    if (auto b = get_bool("milter.add-header")) m.add_header = *b;
+    if (auto b = get_bool("milter.dmarc-enforce")) m.dmarc_enforce = *b;
+    get_choice("milter.dmarc-temperror",
+               std::array{std::pair{std::string_view("tempfail"), TempErrorAction::TempFail},
+                          std::pair{std::string_view("accept"), TempErrorAction::Accept}},
+               m.dmarc_temperror);
+    get_choice("milter.dmarc-quarantine",
+               std::array{std::pair{std::string_view("hold"), QuarantineAction::Hold},
+                          std::pair{std::string_view("accept"), QuarantineAction::Accept}},
+               m.dmarc_quarantine);
+    get_choice("milter.dmarc-discovery",
+               std::array{std::pair{std::string_view("treewalk"), DmarcDiscovery::TreeWalk},
+                          std::pair{std::string_view("psl"), DmarcDiscovery::Psl}},
+               m.dmarc_discovery);
+    std::optional<std::int64_t> queue;
+    if (auto n = get_integer("milter.queue-size")) {
+      if (check("milter.queue-size", *n > 0, "must be a positive integer") &&
+          check("milter.queue-size", *n <= 10'000'000, "must be at most 10000000")) {
+        m.queue_size = static_cast<std::size_t>(*n);
+        queue = *n;
+      }
+    }
+    if (auto n = get_integer("milter.batch-size")) {
+      if (check("milter.batch-size", *n > 0, "must be a positive integer") &&
+          check("milter.batch-size", !queue || *n <= *queue,
+                "must not be larger than milter.queue-size (" + std::to_string(queue.value_or(0)) +
+                    ")")) {
+        m.batch_size = static_cast<std::size_t>(*n);
+      }
+    }
+    if (auto t = get_duration("milter.flush-interval")) {
+      if (check("milter.flush-interval", t->count() > 0, "must be longer than 0s")) {
+        m.flush_interval = *t;
       }
     }
   }
@@ -760,6 +963,16 @@ LoadResult load_file(const std::filesystem::path& path) {
     return result;
   }
   return load_string(text, path);
+}
+
+const char* to_string(TempErrorAction v) noexcept {
+  return v == TempErrorAction::TempFail ? "tempfail" : "accept";
+}
+const char* to_string(QuarantineAction v) noexcept {
+  return v == QuarantineAction::Hold ? "hold" : "accept";
+}
+const char* to_string(DmarcDiscovery v) noexcept {
+  return v == DmarcDiscovery::TreeWalk ? "treewalk" : "psl";
 }
 
 std::shared_ptr<const Config> Config::defaults() {

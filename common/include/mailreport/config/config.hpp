@@ -9,6 +9,7 @@
 
 #include <sys/types.h>
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -39,9 +40,34 @@ class AddressPatterns {
   std::vector<std::string> patterns_;  // lower-cased
 };
 
+// IP networks in CIDR notation ("192.0.2.0/24", "2001:db8::/32"; a bare address is a /32 or
+// /128), for milter.trusted-networks. An IPv4-mapped IPv6 address (::ffff:192.0.2.1) is matched
+// as the IPv4 address it carries.
+class NetworkList {
+ public:
+  NetworkList() = default;
+  // Every text must be valid; the error names the first bad one.
+  static Result<NetworkList> parse(const std::vector<std::string>& cidrs);
+  // 127.0.0.0/8 and ::1/128 (RFC 1122 §3.2.1.3, RFC 4291 §2.5.3): the default trusted networks.
+  static NetworkList loopback();
+  // `ip` in presentation form ("192.0.2.1", "2001:db8::1"); false when it does not parse.
+  bool contains(std::string_view ip) const;
+  bool empty() const noexcept { return nets_.empty(); }
+  const std::vector<std::string>& texts() const noexcept { return texts_; }
+
+ private:
+  struct Net {
+    int family = 0;                        // AF_INET or AF_INET6
+    std::array<std::uint8_t, 16> bytes{};  // network address, host bits zero
+    unsigned prefix = 0;                   // prefix length in bits
+  };
+  std::vector<Net> nets_;
+  std::vector<std::string> texts_;  // as written
+};
+
 struct ReportConfig {
-  std::string domain;     // report.domain: default the domain part of the hostname
-  std::string submitter;  // report.submitter: default the hostname
+  std::string domain;                  // report.domain: default the domain part of the hostname
+  std::string submitter;               // report.submitter: default the hostname
   AddressPatterns analysis_addresses;  // report.analysis.addresses
   std::chrono::seconds analysis_retention{30 * 24 * 3600};  // report.analysis.store ("30d")
 };
@@ -54,35 +80,87 @@ struct StoreConfig {
 struct LmtpConfig {
   std::string hostname;  // lmtp.hostname: greeting name, default report.submitter
   std::filesystem::path unix_socket = "/run/mailreport/lmtp.sock";  // lmtp.unix-socket; "" = off
-  mode_t unix_socket_mode = 0660;  // lmtp.unix-socket-mode ("0660")
-  std::string unix_socket_owner;   // lmtp.unix-socket-owner (user name; "" = keep)
-  std::string unix_socket_group;   // lmtp.unix-socket-group
-  std::string tcp;                 // lmtp.tcp: "127.0.0.1:2424" / "[::1]:2424"; "" = off
+  mode_t unix_socket_mode = 0660;   // lmtp.unix-socket-mode ("0660")
+  std::string unix_socket_owner;    // lmtp.unix-socket-owner (user name; "" = keep)
+  std::string unix_socket_group;    // lmtp.unix-socket-group
+  std::string tcp;                  // lmtp.tcp: "127.0.0.1:2424" / "[::1]:2424"; "" = off
   bool allow_non_loopback = false;  // lmtp.allow-non-loopback: let lmtp.tcp be a non-loopback
                                     // address (LMTP has no authentication)
-  unsigned max_connections = 32;   // lmtp.max-connections
-  std::chrono::seconds idle_timeout{300};     // lmtp.idle-timeout: between commands
-  std::chrono::seconds data_timeout{600};     // lmtp.data-timeout: whole DATA phase
+  unsigned max_connections = 32;    // lmtp.max-connections
+  std::chrono::seconds idle_timeout{300};  // lmtp.idle-timeout: between commands
+  std::chrono::seconds data_timeout{600};  // lmtp.data-timeout: whole DATA phase
   std::filesystem::path spool_dir;  // lmtp.spool-dir: large messages spill here (default: the
                                     // store's directory)
   std::string user;  // lmtp.user: drop privileges to this user after binding ("" = stay)
 };
 
 struct LimitsConfig {
-  std::uint64_t message_size = 50ull << 20;         // limits.message-size ("50MB")
-  std::uint64_t decompressed_size = 256ull << 20;   // limits.decompressed-size ("256MB")
-  double compression_ratio = 200.0;                 // limits.compression-ratio
-  std::size_t line_length = 65536;                  // limits.line-length (bytes, DATA lines)
-  std::size_t command_line_length = 4096;           // limits.command-line-length
+  std::uint64_t message_size = 50ull << 20;        // limits.message-size ("50MB")
+  std::uint64_t decompressed_size = 256ull << 20;  // limits.decompressed-size ("256MB")
+  double compression_ratio = 200.0;                // limits.compression-ratio
+  std::size_t line_length = 65536;                 // limits.line-length (bytes, DATA lines)
+  std::size_t command_line_length = 4096;          // limits.command-line-length
 };
+
+// [dns]: the one resolver (libunbound) shared by SPF, DKIM and DMARC lookups.
+struct DnsConfig {
+  // dns.nameservers: upstream recursive resolvers ("192.0.2.53", "2001:db8::53",
+  // "127.0.0.1@5353"); empty: the ones in /etc/resolv.conf.
+  std::vector<std::string> nameservers;
+  // dns.local-data: records answered locally, in unbound's local-data syntax
+  // ("_dmarc.example.com. 300 IN TXT \"v=DMARC1; p=none\"").
+  std::vector<std::string> local_data;
+  std::vector<std::string> local_nxdomain;  // dns.local-nxdomain: names answered NXDOMAIN
+  bool local_only = false;          // dns.local-only: never ask upstream (tests, closed networks)
+  std::chrono::seconds timeout{5};  // dns.timeout ("5s"), per query with retries
+  std::uint64_t cache_size = 8ull << 20;  // dns.cache-size ("8MB")
+};
+
+// What DNS trouble (RFC 7489 §6.6.3 / RFC 9989 §5.3.6: neither pass nor fail) does to a
+// message when DMARC is enforced.
+enum class TempErrorAction { TempFail, Accept };
+// What a DMARC quarantine disposition does when enforced: hold the message in the MTA's
+// quarantine (smfi_quarantine: Postfix's hold queue) or deliver it.
+enum class QuarantineAction { Hold, Accept };
+// DMARC policy discovery: RFC 9989 §4.10 DNS tree walk, or RFC 7489 §3.2 public suffix list.
+enum class DmarcDiscovery { TreeWalk, Psl };
+
+// [milter]: mailreport-milter.
+struct MilterConfig {
+  // milter.socket, in libmilter's syntax: "unix:/path" (or "local:/path"), "inet:PORT@HOST",
+  // "inet6:PORT@[ADDR]".
+  std::string socket = "unix:/run/mailreport/milter.sock";
+  std::filesystem::path socket_path = "/run/mailreport/milter.sock";  // of a unix socket, else ""
+  mode_t socket_mode = 0660;           // milter.socket-mode, for unix sockets
+  std::string socket_owner;            // milter.socket-owner ("" = the user that creates it)
+  std::string socket_group;            // milter.socket-group
+  bool allow_non_loopback = false;     // milter.allow-non-loopback: inet sockets other hosts reach
+  std::string user;                    // milter.user: drop privileges to it after opening
+  std::chrono::seconds timeout{7200};  // milter.timeout: libmilter's MTA I/O timeout
+  std::string authserv_id;             // milter.authserv-id: default the host name
+  std::vector<std::string> trust_authserv_ids;             // milter.trust-authserv-ids (lower case)
+  NetworkList trusted_networks = NetworkList::loopback();  // milter.trusted-networks
+  bool add_header = true;      // milter.add-header: add our Authentication-Results
+  bool dmarc_enforce = false;  // milter.dmarc-enforce
+  TempErrorAction dmarc_temperror = TempErrorAction::TempFail;  // milter.dmarc-temperror
+  QuarantineAction dmarc_quarantine = QuarantineAction::Hold;   // milter.dmarc-quarantine
+  DmarcDiscovery dmarc_discovery = DmarcDiscovery::TreeWalk;    // milter.dmarc-discovery
+  std::size_t queue_size = 10000;          // milter.queue-size: evaluations waiting for the store
+  std::size_t batch_size = 500;            // milter.batch-size: evaluations per store transaction
+  std::chrono::seconds flush_interval{1};  // milter.flush-interval: longest wait before a write
+};
+
+const char* to_string(TempErrorAction v) noexcept;   // "tempfail", "accept"
+const char* to_string(QuarantineAction v) noexcept;  // "hold", "accept"
+const char* to_string(DmarcDiscovery v) noexcept;    // "treewalk", "psl"
 
 struct LogConfig {
   LogLevel level = LogLevel::Info;  // log.level: debug | info | warning | error
 };
 
 struct Problem {
-  std::string key;   // dotted key, e.g. "lmtp.max-connections"
-  int line = 0;      // 1-based line in the file, 0 when not applicable
+  std::string key;  // dotted key, e.g. "lmtp.max-connections"
+  int line = 0;     // 1-based line in the file, 0 when not applicable
   std::string message;
   std::string describe() const;  // "FILE:LINE: key: message"-style text without the file
 };
@@ -93,6 +171,8 @@ class Config {
   StoreConfig store;
   LmtpConfig lmtp;
   LimitsConfig limits;
+  DnsConfig dns;
+  MilterConfig milter;
   LogConfig log;
   std::filesystem::path source;  // the file it came from ("" for built-in defaults)
 
