@@ -908,6 +908,7 @@ Status DmarcSaxParser::run(ByteSource& src) {
                       "not a DMARC aggregate report: no <feedback> element; " + why);
   }
   if (phase_ == Phase::InFeedback) {
+    header_.complete = false;
     note_at_line("input ended before </feedback>; the report may be incomplete");
     if (in_leaf_ || frames_.size() > 1) {
       if (std::find(frames_.begin(), frames_.end(), Ctx::Record) != frames_.end()) {
@@ -924,6 +925,19 @@ Status DmarcSaxParser::run(ByteSource& src) {
     errors_.push_back("... and " + std::to_string(suppressed_errors_) + " more errors");
   }
   if (!begun_) {
+    // A <feedback> with neither metadata nor policy nor a record (e.g. "<feedback" followed by
+    // binary garbage) carries no report: it is kept raw with the reason instead of being stored
+    // as an empty report that would look parsed.
+    const auto& meta = header_.report_metadata;
+    if (meta.org_name.empty() && meta.report_id.empty() &&
+        header_.policy_published.domain.empty()) {
+      std::string why =
+          "not a DMARC aggregate report: <feedback> holds no report metadata, "
+          "policy or record";
+      if (!errors_.empty()) why += " (" + errors_.front() + ")";
+      make_valid_utf8(why);
+      return make_error(ErrorCode::Invalid, std::move(why));
+    }
     begun_ = true;
     if (auto st = sink_.dmarc_begin(header_); !st) return st;
   }

@@ -794,6 +794,24 @@ TEST(DmarcXml, TruncatedInputDeliversWhatWasParsed) {
   EXPECT_EQ(q.report.header.report_metadata.org_name, "Reporter");
   EXPECT_TRUE(q.report.records.empty());
   EXPECT_FALSE(q.report.errors.empty());
+  EXPECT_FALSE(q.report.header.complete);
+  EXPECT_FALSE(p.report.header.complete);
+  EXPECT_TRUE(parse_string(xml).report.header.complete);
+}
+
+TEST(DmarcXml, FeedbackFollowedByBinaryGarbageIsNotAReport) {
+  // Seen in the wild as a gzip member holding "<feedback" and then NUL bytes: nothing in it
+  // names a reporter, a report or a domain, so it must not be stored as an (empty) parsed report.
+  auto p = parse_string(std::string("<feedback") + std::string(64, '\0') + "\x01\x02");
+  ASSERT_FALSE(p.status.ok());
+  EXPECT_EQ(p.status.error().code, mailreport::ErrorCode::Invalid);
+  EXPECT_NE(p.status.error().message.find("holds no report metadata"), std::string::npos)
+      << p.status.error().message;
+  EXPECT_FALSE(p.delivered);
+
+  auto q = parse_string("<?xml version=\"1.0\"?><feedback></feedback>");
+  ASSERT_FALSE(q.status.ok());
+  EXPECT_FALSE(q.delivered);
 }
 
 TEST(DmarcXml, TrailingGarbageAfterFeedbackIsIgnored) {

@@ -109,6 +109,10 @@ struct DmarcHeader {
   std::string xml_namespace;  // the default namespace of <feedback>, empty when none
   DmarcReportMetadata report_metadata;
   DmarcPolicyPublished policy_published;
+  // False when the input ended before </feedback> (a truncated message or archive): the
+  // records delivered are what could be salvaged, and a complete copy of the same report
+  // that arrives later replaces this one in the store.
+  bool complete = true;
 };
 
 struct DmarcAggregate {
