@@ -8,6 +8,12 @@
 // kept in the store, newest first — above all those that held no report (--failed), which are
 // kept with the reason so that nothing received is lost: id, received, source, envelope
 // sender, size, parse status and error. --since filters on the time received.
+//
+// mailreport list evaluations [--domain D] [--since DATE] [--limit N] [--json]: what the milter
+// recorded for aggregate reports, one row per UTC hour, policy domain and identity (source IP,
+// identifiers, results) with its message count, newest hour first. --domain is the policy
+// domain; --since the hour. The JSON holds the whole row: the policy as published (with psd,
+// rua, ruf) and the record in the aggregate report's shape (RFC 9990 §3.1.1).
 #include <algorithm>
 #include <iostream>
 #include <memory>
@@ -17,6 +23,7 @@
 
 #include "cli.hpp"
 #include "commands/store_util.hpp"
+#include "mailreport/report/json.hpp"
 
 namespace mailreport::cli {
 
@@ -231,8 +238,94 @@ int run_list_messages(const Context& ctx, const ListOptions& o) {
   return kExitOk;
 }
 
+// ---------------------------------------------------------------- evaluations
+
+nlohmann::json evaluation_json(const store::EvaluationRow& e) {
+  report::DmarcHeader header;
+  header.policy_published = e.policy;
+  nlohmann::json policy = report::to_json(header).at("policy_published");
+  policy["psd"] = std::string(1, e.psd);
+  policy["rua"] = e.rua;
+  policy["ruf"] = e.ruf;
+  nlohmann::json j = {
+      {"id", e.id},
+      {"interval_begin", e.interval_begin},
+      {"interval_end", e.interval_begin + 3600},
+      {"first_seen", e.first_seen},
+      {"last_seen", e.last_seen},
+      {"policy_published", std::move(policy)},
+  };
+  j.update(report::to_json(e.record));
+  return j;
+}
+
+// "example.com/s1 pass, other.example/s2 fail" for a table cell.
+std::string dkim_cell(const report::DmarcAuthResults& a) {
+  std::string out;
+  for (const auto& d : a.dkim) {
+    if (!out.empty()) out += ", ";
+    out += d.domain + "/" + d.selector + " " + d.result;
+  }
+  return out.empty() ? "-" : out;
+}
+
+std::string spf_cell(const report::DmarcAuthResults& a) {
+  for (const auto& s : a.spf) {
+    if (s.scope == "mfrom") return s.domain + " " + s.result;
+  }
+  return a.spf.empty() ? "-" : a.spf.front().domain + " " + a.spf.front().result;
+}
+
+int run_list_evaluations(const Context& ctx, const ListOptions& o) {
+  store::EvaluationFilter filter;
+  filter.domain = o.domain;
+  filter.limit = o.limit;
+  if (!o.since.empty()) {
+    auto since = parse_date_arg(o.since);
+    if (!since) return fail("list", since.error());
+    filter.since = *since;
+  }
+  auto cfg = ctx.load_config();
+  auto store = open_configured_store(*cfg, StoreAccess::ReadOnly);
+  if (!store) return fail("list", store.error());
+  auto rows = (*store)->list_evaluations(filter);
+  if (!rows) return fail("list", rows.error());
+  if (o.json) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& e : *rows) out.push_back(evaluation_json(e));
+    std::cout << dump_json(out) << "\n";
+    return kExitOk;
+  }
+  if (rows->empty()) {
+    std::cout << "no evaluations\n";
+    return kExitOk;
+  }
+  std::vector<std::vector<std::string>> cells;
+  for (const auto& e : *rows) {
+    const auto& r = e.record;
+    const auto& pe = r.row.policy_evaluated;
+    cells.push_back({format_minute(e.interval_begin), clip(e.policy.domain, 30), "p=" + e.policy.p,
+                     r.row.source_ip, clip(r.identifiers.header_from, 30),
+                     clip(r.identifiers.envelope_from, 30), pe.dkim, pe.spf, pe.disposition,
+                     std::to_string(r.row.count), clip(dkim_cell(r.auth_results), 60),
+                     clip(spf_cell(r.auth_results), 40)});
+  }
+  print_columns({"HOUR", "DOMAIN", "POLICY", "SOURCE IP", "HEADER FROM", "ENVELOPE FROM", "DKIM",
+                 "SPF", "DISPOSITION", "MESSAGES", "DKIM SIGNATURES", "SPF (MFROM)"},
+                {false, false, false, false, false, false, false, false, false, true, false, false},
+                cells);
+  return kExitOk;
+}
+
 int run_list(const Context& ctx, const ListOptions& o) {
   if (o.type == "messages") return run_list_messages(ctx, o);
+  if (o.type == "evaluations") {
+    if (o.failed) {
+      std::cerr << "mailreport list: --failed applies to messages only\n";
+      return kExitUsage;
+    }
+    return run_list_evaluations(ctx, o);
+  }
   if (o.failed) {
     std::cerr << "mailreport list: --failed applies to messages only\n";
     return kExitUsage;
@@ -240,7 +333,7 @@ int run_list(const Context& ctx, const ListOptions& o) {
   auto type = parse_report_type(o.type);
   if (!type) {
     std::cerr << "mailreport list: unknown report type '" << o.type
-              << "' (dmarc, tls, arf, dsn or messages)\n";
+              << "' (dmarc, tls, arf, dsn, messages or evaluations)\n";
     return kExitUsage;
   }
   store::ReportFilter filter;
@@ -273,15 +366,19 @@ int run_list(const Context& ctx, const ListOptions& o) {
 
 void add_list_command(CLI::App& app, Context& ctx) {
   auto* cmd = app.add_subcommand(
-      "list", "list stored reports of one type, or the raw messages kept (list messages)");
+      "list",
+      "list stored reports of one type, the raw messages kept (list messages), or the milter's "
+      "evaluations for aggregate reports (list evaluations)");
   cmd->add_option("-c,--config", ctx.config_path, "configuration file");
   auto o = std::make_shared<ListOptions>();
-  cmd->add_option("type", o->type, "dmarc, tls, arf, dsn, or messages (raw messages kept)")
+  cmd->add_option("type", o->type,
+                  "dmarc, tls, arf, dsn, messages (raw messages kept) or evaluations (the "
+                  "milter's, per hour)")
       ->required();
-  cmd->add_option("--domain", o->domain, "only reports about this policy domain");
+  cmd->add_option("--domain", o->domain, "only reports or evaluations of this policy domain");
   cmd->add_option("--since", o->since,
-                  "only reports whose period begins at or after DATE, or messages received "
-                  "since then (YYYY-MM-DD or epoch seconds)");
+                  "only reports whose period begins at or after DATE, messages received or "
+                  "evaluations recorded since then (YYYY-MM-DD or epoch seconds)");
   cmd->add_option("--limit", o->limit, "at most N reports or messages (newest first; 0 = all)");
   cmd->add_flag("--failed", o->failed,
                 "messages: only those that held no report (kept raw with the reason)");
