@@ -1,0 +1,393 @@
+// The milter session: SPF, DKIM and DMARC for each message of one MTA connection, the
+// Authentication-Results it adds and removes, enforcement, and the hand-off to the writer
+// (see session.hpp for the behaviour and the RFCs).
+#include "mailreport/milter/session.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <ctime>
+#include <utility>
+
+#include "mailreport/auth/authres.hpp"
+
+namespace mailreport::milter {
+
+namespace {
+
+constexpr std::string_view kAuthResults = "Authentication-Results";
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() &&
+         (s.front() == ' ' || s.front() == '\t' || s.front() == '\r' || s.front() == '\n')) {
+    s.remove_prefix(1);
+  }
+  while (!s.empty() &&
+         (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n')) {
+    s.remove_suffix(1);
+  }
+  return s;
+}
+
+// "<user@example.com>" / "<>" / "<@relay:user@example.com>" / "user@example.com" → the
+// address without brackets and source route (RFC 5321 §4.1.2, §C).
+std::string path_address(std::string_view path) {
+  path = trim(path);
+  if (path.size() >= 2 && path.front() == '<' && path.back() == '>') {
+    path = path.substr(1, path.size() - 2);
+  }
+  if (!path.empty() && path.front() == '@') {
+    const auto colon = path.find(':');
+    path = colon == std::string_view::npos ? std::string_view() : path.substr(colon + 1);
+  }
+  return std::string(path);
+}
+
+// The domain of an address, lower case, without a trailing dot; "" when there is none.
+std::string domain_of(std::string_view address) {
+  const auto at = address.rfind('@');
+  if (at == std::string_view::npos) return "";
+  std::string d = lower(address.substr(at + 1));
+  if (!d.empty() && d.back() == '.') d.pop_back();
+  return d;
+}
+
+// RFC 4291 §2.5.5.2: an IPv4-mapped IPv6 address is reported as the IPv4 address it carries
+// (aggregate reports and SPF's ip4: mechanisms want the IPv4 form).
+std::string normalize_ip(std::string_view ip) {
+  constexpr std::string_view kMapped = "::ffff:";
+  if (ip.size() > kMapped.size() && iequals(ip.substr(0, kMapped.size()), kMapped) &&
+      ip.find('.') != std::string_view::npos) {
+    return std::string(ip.substr(kMapped.size()));
+  }
+  return std::string(ip);
+}
+
+bool contains_id(const std::vector<std::string>& ids, std::string_view id) {
+  return std::any_of(ids.begin(), ids.end(), [&](const std::string& x) { return iequals(x, id); });
+}
+
+}  // namespace
+
+const char* to_string(Decision d) noexcept {
+  switch (d) {
+    case Decision::Continue: return "continue";
+    case Decision::Accept: return "accept";
+    case Decision::Reject: return "reject";
+    case Decision::TempFail: return "tempfail";
+    case Decision::Discard: return "discard";
+  }
+  return "?";
+}
+
+struct Session::Message {
+  std::string mail_from;  // without <>; "" for the null path
+  bool have_mail = false;
+  std::string auth_user;    // {auth_authen}
+  std::string envelope_to;  // first recipient's domain
+  bool all_report_mailboxes = true;
+  std::size_t recipients = 0;
+  std::string queue_id;
+
+  // Header fields kept for DKIM until end of headers.
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::map<std::string, int> occurrences;  // lower-case name → fields seen so far
+  std::vector<int> forged;                 // indexes of A-R fields claiming our authserv-id
+  std::vector<std::string> from_headers;
+  std::string message_id;
+
+  // Verdicts from trusted Authentication-Results (newest field first wins, per method).
+  std::optional<std::vector<auth::SpfVerdict>> trusted_spf;
+  std::optional<std::vector<auth::DkimVerdict>> trusted_dkim;
+
+  std::unique_ptr<auth::DkimVerification> dkim;
+  bool eoh_seen = false;
+};
+
+Session::Session(std::shared_ptr<const Environment> env, Actions& actions, EvaluationQueue& queue,
+                 Logger& log, SessionOptions options)
+    : env_(std::move(env)),
+      actions_(actions),
+      queue_(queue),
+      log_(log),
+      options_(std::move(options)),
+      msg_(std::make_unique<Message>()) {}
+
+Session::~Session() = default;
+
+std::string Session::context() const {
+  return msg_->queue_id.empty() ? options_.id : options_.id + " " + msg_->queue_id;
+}
+
+void Session::reset_message() {
+  msg_ = std::make_unique<Message>();
+}
+
+Decision Session::connect(std::string_view hostname, std::string_view ip, const Macros&) {
+  client_host_ = std::string(hostname);
+  client_ip_ = normalize_ip(ip);
+  const auto& m = env_->config->milter;
+  if (client_ip_.empty()) {
+    skip_reason_ = "local connection (no client address)";
+  } else if (m.trusted_networks.contains(client_ip_)) {
+    skip_reason_ = "client " + client_ip_ + " is in milter.trusted-networks";
+  } else {
+    skip_reason_.clear();
+  }
+  log_.debug(options_.id, "connect from " + client_host_ + " [" + client_ip_ + "]" +
+                              (skip_reason_.empty() ? "" : ": not evaluated, " + skip_reason_));
+  return Decision::Continue;
+}
+
+Decision Session::helo(std::string_view name) {
+  helo_ = std::string(trim(name));
+  return Decision::Continue;
+}
+
+Decision Session::envfrom(std::span<const std::string> args, const Macros& macros) {
+  reset_message();
+  msg_->have_mail = true;
+  msg_->mail_from = args.empty() ? std::string() : path_address(args.front());
+  msg_->auth_user = macros.get("{auth_authen}").value_or("");
+  msg_->queue_id = macros.get("i").value_or("");
+  return Decision::Continue;
+}
+
+Decision Session::envrcpt(std::span<const std::string> args) {
+  if (args.empty()) return Decision::Continue;
+  const std::string rcpt = path_address(args.front());
+  if (msg_->recipients++ == 0) msg_->envelope_to = domain_of(rcpt);
+  if (!env_->config->report.analysis_addresses.matches(rcpt)) msg_->all_report_mailboxes = false;
+  return Decision::Continue;
+}
+
+Decision Session::header(std::string_view name, std::string_view value) {
+  Message& m = *msg_;
+  const int index = ++m.occurrences[lower(name)];
+  const std::string_view v = trim(value);
+  const auto& mc = env_->config->milter;
+  if (iequals(name, kAuthResults)) {
+    const std::string id = auth::authserv_id_of(v);
+    if (!id.empty() && iequals(id, mc.authserv_id)) {
+      // RFC 8601 §5: an instance claiming our authserv-id did not come from us.
+      m.forged.push_back(index);
+    } else if (!id.empty() && contains_id(mc.trust_authserv_ids, id)) {
+      if (auto parsed = auth::parse_authentication_results(v); parsed.ok()) {
+        auth::TrustedVerdicts t = auth::verdicts_from(*parsed);
+        // Fields come top-down, newest first: the first field with a method wins.
+        if (!m.trusted_spf && !t.spf.empty()) m.trusted_spf = std::move(t.spf);
+        if (!m.trusted_dkim && !t.dkim.empty()) {
+          // "dkim=none" says the upstream found no signature: no verdict to keep, but DKIM
+          // was checked.
+          std::erase_if(t.dkim, [](const auth::DkimVerdict& d) {
+            return d.result == auth::DkimResult::None && d.domain.empty();
+          });
+          m.trusted_dkim = std::move(t.dkim);
+        }
+      } else {
+        log_.info(context(), "unparsable Authentication-Results from trusted " + id + ": " +
+                                 parsed.error().message);
+      }
+    }
+  } else if (iequals(name, "From")) {
+    m.from_headers.emplace_back(v);
+  } else if (iequals(name, "Message-ID") && m.message_id.empty()) {
+    m.message_id = std::string(v);
+  }
+  if (!m.eoh_seen) m.headers.emplace_back(std::string(name), std::string(value));
+  return Decision::Continue;
+}
+
+Decision Session::eoh() {
+  Message& m = *msg_;
+  m.eoh_seen = true;
+  if (skip_reason_.empty() && m.auth_user.empty() && !m.trusted_dkim && env_->dkim) {
+    m.dkim = env_->dkim->start(context(), options_.header_leading_space);
+    for (const auto& [name, value] : m.headers) {
+      if (auto st = m.dkim->header(name, value); !st) {
+        log_.debug(context(), "DKIM: header " + name + " not used: " + st.error().message);
+      }
+    }
+    if (auto st = m.dkim->end_of_headers(); !st) {
+      log_.warning(context(), "DKIM: end of headers: " + st.error().message);
+    }
+  }
+  m.headers.clear();
+  m.headers.shrink_to_fit();
+  return Decision::Continue;
+}
+
+Decision Session::body(std::span<const char> chunk) {
+  if (msg_->dkim) {
+    if (auto st = msg_->dkim->body(chunk); !st) {
+      log_.debug(context(), "DKIM: body: " + st.error().message);
+    }
+  }
+  return Decision::Continue;
+}
+
+Decision Session::eom(const Macros& macros) {
+  Message& m = *msg_;
+  if (auto qid = macros.get("i"); qid && !qid->empty()) m.queue_id = *qid;
+  if (!m.eoh_seen) eoh();  // a message without header/body steps (never with Postfix)
+  const auto& cfg = *env_->config;
+  const auto& mc = cfg.milter;
+  last_.reset();
+  last_recorded_ = false;
+
+  // Highest index first, so that the indexes of the fields still to delete cannot shift.
+  for (auto it = m.forged.rbegin(); it != m.forged.rend(); ++it) {
+    if (auto st = actions_.change_header(kAuthResults, *it, ""); !st) {
+      log_.warning(context(),
+                   "could not remove a forged Authentication-Results: " + st.error().message);
+    }
+  }
+  if (!m.forged.empty()) {
+    log_.info(context(), "removed " + std::to_string(m.forged.size()) +
+                             " Authentication-Results claiming our authserv-id " + mc.authserv_id);
+  }
+
+  std::string skip = skip_reason_;
+  if (skip.empty() && !m.auth_user.empty()) skip = "authenticated as " + m.auth_user;
+  if (!skip.empty()) {
+    log_.debug(context(), "not evaluated: " + skip);
+    reset_message();
+    return Decision::Continue;
+  }
+
+  auth::Evaluation ev;
+  ev.time = env_->now ? env_->now() : static_cast<std::int64_t>(std::time(nullptr));
+  ev.source_ip = client_ip_;
+  ev.helo = helo_;
+  ev.envelope_from = domain_of(m.mail_from);
+  ev.envelope_to = m.envelope_to;
+  ev.message_id = m.message_id;
+
+  if (m.trusted_spf) {
+    ev.spf = std::move(*m.trusted_spf);
+  } else if (env_->spf) {
+    ev.spf = env_->spf->check(client_ip_, helo_, m.mail_from);
+  }
+  if (m.trusted_dkim) {
+    ev.dkim = std::move(*m.trusted_dkim);
+  } else if (m.dkim) {
+    ev.dkim = m.dkim->finish();
+  }
+  ev.trusted_upstream = m.trusted_spf.has_value() || m.trusted_dkim.has_value();
+  if (env_->dmarc) ev.dmarc = env_->dmarc->evaluate(m.from_headers, ev.spf, ev.dkim);
+  ev.header_from = ev.dmarc.header_from;
+
+  const Decision decision = enforce(ev);
+
+  if (mc.add_header && (decision == Decision::Continue || decision == Decision::Accept)) {
+    std::string value = auth::format_authentication_results(mc.authserv_id, ev);
+    if (options_.header_leading_space) value.insert(0, " ");
+    // RFC 8601 §4: prepended, above the trace fields the message already has.
+    if (auto st = actions_.insert_header(0, kAuthResults, value); !st) {
+      log_.warning(context(), "could not add Authentication-Results: " + st.error().message);
+    }
+  }
+
+  // A message answered 4xx comes back; recording it now would count it twice.
+  const bool has_rua = ev.dmarc.record && !ev.dmarc.record->rua.empty();
+  std::string recorded = "not recorded (no rua=)";
+  if (decision == Decision::TempFail) {
+    recorded = "not recorded (tempfail)";
+  } else if (m.recipients > 0 && m.all_report_mailboxes) {
+    recorded = "not recorded (addressed to report mailboxes)";
+  } else if (has_rua) {
+    last_recorded_ = queue_.push(ev);
+    recorded = last_recorded_ ? "recorded" : "not recorded (queue full)";
+  }
+
+  std::string dkim_text;
+  for (const auto& d : ev.dkim) {
+    dkim_text += (dkim_text.empty() ? "" : ",") + std::string(auth::to_string(d.result)) +
+                 "(d=" + d.domain + ")";
+  }
+  const auth::SpfResult spf_result = ev.spf.empty() ? auth::SpfResult::None : ev.spf.front().result;
+  log_.info(context(),
+            "ip=" + ev.source_ip + " from=" + ev.header_from + " mfrom=" + ev.envelope_from +
+                " spf=" + auth::to_string(spf_result) +
+                " dkim=" + (dkim_text.empty() ? "none" : dkim_text) +
+                " dmarc=" + auth::to_string(ev.dmarc.result) +
+                (ev.dmarc.policy_domain.empty() ? std::string()
+                                                : " policy=" + ev.dmarc.policy_domain + ":" +
+                                                      auth::to_string(ev.dmarc.applied_policy)) +
+                " disposition=" + auth::to_string(ev.dmarc.disposition) +
+                (ev.trusted_upstream ? " (trusted upstream)" : "") + " " + to_string(decision) +
+                ", " + recorded);
+
+  last_ = std::move(ev);
+  reset_message();
+  return decision;
+}
+
+Decision Session::enforce(auth::Evaluation& ev) {
+  const auto& mc = env_->config->milter;
+  auth::DmarcVerdict& v = ev.dmarc;
+  const std::string& domain = v.policy_domain.empty() ? v.header_from : v.policy_domain;
+
+  if (v.result == auth::DmarcResult::TempError) {
+    // RFC 9989 §5.3.6: neither pass nor fail. A policy that would do nothing (p=none) is no
+    // reason to delay the mail; an unknown one or a stricter one is (RFC 7489 §7.2: "4xy").
+    const bool matters = !v.record || v.applied_policy != auth::Policy::None;
+    if (mc.dmarc_enforce && matters && mc.dmarc_temperror == config::TempErrorAction::TempFail) {
+      (void)actions_.set_reply("451", "4.7.1",
+                               "Temporary DNS failure evaluating the DMARC policy for " +
+                                   (domain.empty() ? std::string("the sender") : domain) +
+                                   "; try again later");
+      return Decision::TempFail;
+    }
+    return Decision::Continue;
+  }
+  if (v.result != auth::DmarcResult::Fail || v.disposition == auth::Disposition::None) {
+    return Decision::Continue;
+  }
+  if (!mc.dmarc_enforce) {
+    v.overrides.emplace_back(auth::OverrideReason::LocalPolicy,
+                             "not enforced (milter.dmarc-enforce = false)");
+    v.disposition = auth::Disposition::None;
+    return Decision::Continue;
+  }
+  if (v.disposition == auth::Disposition::Reject) {
+    // RFC 7489 §7.2 / RFC 9989 §7.2: a 5xy reply that says DMARC.
+    (void)actions_.set_reply("550", "5.7.1", "Email rejected per DMARC policy for " + domain);
+    return Decision::Reject;
+  }
+  // Quarantine.
+  if (mc.dmarc_quarantine == config::QuarantineAction::Hold) {
+    if (auto st = actions_.quarantine("DMARC policy quarantine for " + domain); !st) {
+      log_.warning(context(), "could not quarantine: " + st.error().message);
+      v.overrides.emplace_back(auth::OverrideReason::LocalPolicy, "the MTA refused to quarantine");
+      v.disposition = auth::Disposition::None;
+    }
+  } else {
+    v.overrides.emplace_back(auth::OverrideReason::LocalPolicy,
+                             "quarantine not applied (milter.dmarc-quarantine = accept)");
+    v.disposition = auth::Disposition::None;
+  }
+  return Decision::Continue;
+}
+
+void Session::abort() {
+  reset_message();
+}
+
+void Session::close() {
+  reset_message();
+}
+
+}  // namespace mailreport::milter
