@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs, with apt-get, the Debian 12 packages mailreport needs to build (and, with --test,
 # to run every test: clang for the fuzz targets, Postfix for the LMTP and milter integration
-# tests, OpenDKIM and OpenDMARC to compare verdicts with).
+# tests, OpenDKIM and OpenDMARC (and libopendmarc's header) to compare verdicts with).
 # Does nothing for packages already installed.
 set -euo pipefail
 
@@ -13,7 +13,7 @@ build_pkgs=(
 )
 test_pkgs=(
   libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev sqlite3 time
-  postfix opendkim opendkim-tools opendmarc
+  postfix opendkim opendkim-tools opendmarc libopendmarc-dev
 )
 
 want=("${build_pkgs[@]}")
