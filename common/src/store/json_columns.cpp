@@ -20,6 +20,15 @@ json parse(std::string_view text) {
 std::string str(const json& j) {
   return j.is_string() ? j.get<std::string>() : std::string();
 }
+
+std::string member(const json& object, const char* name) {
+  auto it = object.find(name);
+  return it != object.end() ? str(*it) : std::string();
+}
+
+void put(json& object, const char* name, const std::string& value) {
+  if (!value.empty()) object[name] = value;
+}
 }  // namespace
 
 std::string strings_to_json(const std::vector<std::string>& v) {
@@ -47,6 +56,7 @@ std::vector<report::HeaderField> fields_from_json(std::string_view text) {
 }
 
 std::string reasons_to_json(const std::vector<report::DmarcReason>& reasons) {
+  if (reasons.empty()) return "[]";  // nearly every record: no JSON value built
   json j = json::array();
   for (const auto& r : reasons) j.push_back(json{{"type", r.type}, {"comment", r.comment}});
   return dump(j);
@@ -57,6 +67,54 @@ std::vector<report::DmarcReason> reasons_from_json(std::string_view text) {
   for (const auto& e : parse(text)) {
     if (e.is_object())
       out.push_back({str(e.value("type", json())), str(e.value("comment", json()))});
+  }
+  return out;
+}
+
+std::string dkim_auth_to_json(const std::vector<report::DmarcDkimAuth>& v) {
+  if (v.empty()) return "[]";
+  json j = json::array();
+  for (const auto& d : v) {
+    json e = json::object();
+    put(e, "domain", d.domain);
+    put(e, "selector", d.selector);
+    put(e, "result", d.result);
+    put(e, "human_result", d.human_result);
+    j.push_back(std::move(e));
+  }
+  return dump(j);
+}
+
+std::vector<report::DmarcDkimAuth> dkim_auth_from_json(std::string_view text) {
+  std::vector<report::DmarcDkimAuth> out;
+  for (const auto& e : parse(text)) {
+    if (!e.is_object()) continue;
+    out.push_back({member(e, "domain"), member(e, "selector"), member(e, "result"),
+                   member(e, "human_result")});
+  }
+  return out;
+}
+
+std::string spf_auth_to_json(const std::vector<report::DmarcSpfAuth>& v) {
+  if (v.empty()) return "[]";
+  json j = json::array();
+  for (const auto& s : v) {
+    json e = json::object();
+    put(e, "domain", s.domain);
+    put(e, "scope", s.scope);
+    put(e, "result", s.result);
+    put(e, "human_result", s.human_result);
+    j.push_back(std::move(e));
+  }
+  return dump(j);
+}
+
+std::vector<report::DmarcSpfAuth> spf_auth_from_json(std::string_view text) {
+  std::vector<report::DmarcSpfAuth> out;
+  for (const auto& e : parse(text)) {
+    if (!e.is_object()) continue;
+    out.push_back(
+        {member(e, "domain"), member(e, "scope"), member(e, "result"), member(e, "human_result")});
   }
   return out;
 }

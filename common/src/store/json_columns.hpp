@@ -21,4 +21,11 @@ std::vector<report::HeaderField> fields_from_json(std::string_view text);
 std::string reasons_to_json(const std::vector<report::DmarcReason>& reasons);
 std::vector<report::DmarcReason> reasons_from_json(std::string_view text);
 
+// A DMARC record's auth_results: [{"domain", "selector", "result", "human_result"}, ...] and
+// [{"domain", "scope", "result", "human_result"}, ...]; empty members are left out.
+std::string dkim_auth_to_json(const std::vector<report::DmarcDkimAuth>& v);
+std::vector<report::DmarcDkimAuth> dkim_auth_from_json(std::string_view text);
+std::string spf_auth_to_json(const std::vector<report::DmarcSpfAuth>& v);
+std::vector<report::DmarcSpfAuth> spf_auth_from_json(std::string_view text);
+
 }  // namespace mailreport::store

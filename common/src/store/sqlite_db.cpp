@@ -112,9 +112,9 @@ Status Connection::exec(std::string_view sql) {
 }
 
 Result<Query> Connection::query(std::string_view sql) {
-  std::string key(sql);
-  auto it = cache_.find(key);
+  auto it = cache_.find(sql);
   if (it == cache_.end()) {
+    std::string key(sql);
     sqlite3_stmt* raw = nullptr;
     int rc = sqlite3_prepare_v3(db_.get(), key.c_str(), static_cast<int>(key.size()),
                                 SQLITE_PREPARE_PERSISTENT, &raw, nullptr);

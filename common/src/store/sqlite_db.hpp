@@ -106,8 +106,16 @@ class Connection {
  private:
   explicit Connection(DbPtr db) : db_(std::move(db)) {}
 
+  // Looked up by string_view: the hot insert path finds its statement without building a key.
+  struct SqlHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view sql) const noexcept {
+      return std::hash<std::string_view>{}(sql);
+    }
+  };
+
   DbPtr db_;
-  std::unordered_map<std::string, StmtPtr> cache_;
+  std::unordered_map<std::string, StmtPtr, SqlHash, std::equal_to<>> cache_;
   int last_rc_ = SQLITE_OK;
 };
 

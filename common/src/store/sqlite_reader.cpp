@@ -90,49 +90,29 @@ Status read_dmarc(Connection& db, std::int64_t id, const ReportSummary& s,
       pp.testing = q->text(15);
     }
   }
-  std::unordered_map<std::int64_t, std::size_t> index;
-  {
-    auto q = db.query(
-        "SELECT id, source_ip, count, disposition, dkim, spf, reasons, header_from,"
-        " envelope_from, envelope_to FROM dmarc_records WHERE report_id = ?1 ORDER BY id");
-    if (!q) return std::move(q).error();
-    q->bind(1, id);
-    for (;;) {
-      auto row = q->step();
-      if (!row) return std::move(row).error();
-      if (!*row) break;
-      report::DmarcRecord r;
-      r.row.source_ip = q->text(1);
-      r.row.count = q->u64(2);
-      r.row.policy_evaluated.disposition = q->text(3);
-      r.row.policy_evaluated.dkim = q->text(4);
-      r.row.policy_evaluated.spf = q->text(5);
-      r.row.policy_evaluated.reason = reasons_from_json(q->text(6));
-      r.identifiers.header_from = q->text(7);
-      r.identifiers.envelope_from = q->text(8);
-      r.identifiers.envelope_to = q->text(9);
-      index.emplace(q->i64(0), out.records.size());
-      out.records.push_back(std::move(r));
-    }
-  }
   auto q = db.query(
-      "SELECT a.record_id, a.kind, a.domain, a.selector, a.scope, a.result, a.human_result"
-      " FROM dmarc_auth_results a JOIN dmarc_records r ON r.id = a.record_id"
-      " WHERE r.report_id = ?1 ORDER BY a.record_id, a.seq");
+      "SELECT id, source_ip, count, disposition, dkim, spf, reasons, header_from,"
+      " envelope_from, envelope_to, dkim_results, spf_results FROM dmarc_records"
+      " WHERE report_id = ?1 ORDER BY id");
   if (!q) return std::move(q).error();
   q->bind(1, id);
   for (;;) {
     auto row = q->step();
     if (!row) return std::move(row).error();
     if (!*row) break;
-    auto it = index.find(q->i64(0));
-    if (it == index.end()) continue;
-    auto& ar = out.records[it->second].auth_results;
-    if (q->text(1) == "dkim") {
-      ar.dkim.push_back({q->text(2), q->text(3), q->text(5), q->text(6)});
-    } else {
-      ar.spf.push_back({q->text(2), q->text(4), q->text(5), q->text(6)});
-    }
+    report::DmarcRecord r;
+    r.row.source_ip = q->text(1);
+    r.row.count = q->u64(2);
+    r.row.policy_evaluated.disposition = q->text(3);
+    r.row.policy_evaluated.dkim = q->text(4);
+    r.row.policy_evaluated.spf = q->text(5);
+    r.row.policy_evaluated.reason = reasons_from_json(q->text(6));
+    r.identifiers.header_from = q->text(7);
+    r.identifiers.envelope_from = q->text(8);
+    r.identifiers.envelope_to = q->text(9);
+    r.auth_results.dkim = dkim_auth_from_json(q->text(10));
+    r.auth_results.spf = spf_auth_from_json(q->text(11));
+    out.records.push_back(std::move(r));
   }
   return {};
 }

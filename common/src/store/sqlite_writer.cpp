@@ -6,6 +6,11 @@
 // check is made at dmarc_begin (RFC 9990 §3.5.4: a re-sent report keeps its identifiers); a
 // duplicate's records are ignored. dmarc_end carries the final header, which updates the row;
 // should the final key collide with a stored report, the report is a duplicate after all.
+//
+// A stored DMARC report whose input ended early (reports.complete = 0) is not a reason to drop
+// a later copy: the later copy replaces it, inside the same savepoint, unless it is itself
+// incomplete and holds fewer records (then the savepoint is rolled back and the first copy
+// stays).
 #include <memory>
 #include <optional>
 #include <string>
@@ -26,10 +31,13 @@ constexpr const char* kInsertReport =
     " date_end, received_at, errors) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
 constexpr const char* kUpdateReport =
     "UPDATE reports SET org_name = ?2, report_id = ?3, policy_domain = ?4, date_begin = ?5,"
-    " date_end = ?6, errors = ?7 WHERE id = ?1";
+    " date_end = ?6, errors = ?7, complete = ?8 WHERE id = ?1";
 constexpr const char* kFindReport =
-    "SELECT id FROM reports WHERE type = ?1 AND org_name = ?2 AND report_id = ?3"
+    "SELECT id, complete FROM reports WHERE type = ?1 AND org_name = ?2 AND report_id = ?3"
     " AND policy_domain = ?4";
+constexpr const char* kCountDmarcRecords =
+    "SELECT count(*) FROM dmarc_records WHERE report_id = ?1";
+constexpr const char* kDeleteReport = "DELETE FROM reports WHERE id = ?1";
 constexpr const char* kInsertDmarcHeader =
     "INSERT INTO dmarc_reports (report_id, version, namespace, email, extra_contact_info,"
     " generator, reporter_errors, domain, discovery_method, adkim, aspf, p, sp, np, pct, fo,"
@@ -41,10 +49,8 @@ constexpr const char* kUpdateDmarcHeader =
     " WHERE report_id = ?1";
 constexpr const char* kInsertDmarcRecord =
     "INSERT INTO dmarc_records (report_id, source_ip, count, disposition, dkim, spf, reasons,"
-    " header_from, envelope_from, envelope_to) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
-constexpr const char* kInsertAuthResult =
-    "INSERT INTO dmarc_auth_results (record_id, kind, domain, selector, scope, result,"
-    " human_result, seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+    " header_from, envelope_from, envelope_to, dkim_results, spf_results)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
 constexpr const char* kInsertTlsReport =
     "INSERT INTO tls_reports (report_id, contact_info) VALUES (?1, ?2)";
 constexpr const char* kInsertTlsPolicy =
@@ -100,9 +106,14 @@ std::string label_of(ReportType type, const ReportKey& key) {
 }
 
 // The parser's notes, plus one saying so when the report id was derived (report_keys.hpp).
+// And one saying that the report replaced an incomplete copy stored earlier.
 std::vector<std::string> with_id_note(const std::vector<std::string>& errors,
-                                      std::string_view sent_id, const ReportKey& key) {
+                                      std::string_view sent_id, const ReportKey& key,
+                                      bool replaced_incomplete = false) {
   std::vector<std::string> out = errors;
+  if (replaced_incomplete) {
+    out.push_back("replaces an incomplete copy of this report received earlier");
+  }
   if (sent_id.find_first_not_of(" \t\r\n\v\f") == std::string_view::npos) {
     out.push_back(missing_report_id_note(key.report_id));
   }
@@ -138,11 +149,19 @@ class SqliteReportWriter final : public ReportWriter {
 
   // Closes a DMARC report the parser abandoned (no dmarc_end): it is rolled back.
   Status close_abandoned();
+  struct Existing {
+    std::int64_t id = 0;
+    bool complete = true;
+  };
+  // Looks the key up: the stored report with that key, if any.
+  Result<std::optional<Existing>> find_report(ReportType type, const ReportKey& key);
   // Looks the key up; true when it is already stored.
   Result<bool> is_duplicate(ReportType type, const ReportKey& key);
-  // Opens the savepoint and inserts the reports row; returns its id.
+  // Opens the savepoint, deletes the report it replaces (if any), and inserts the reports row;
+  // returns its id.
   Result<std::int64_t> insert_report(ReportType type, const ReportKey& key,
-                                     const std::vector<std::string>& errors);
+                                     const std::vector<std::string>& errors,
+                                     std::int64_t replaces = 0);
   // Stores one whole (non-streamed) report.
   template <class Body>
   Status store_whole(ReportType type, const ReportKey& key, const std::vector<std::string>& errors,
@@ -159,6 +178,10 @@ class SqliteReportWriter final : public ReportWriter {
   State state_ = State::Idle;
   std::int64_t current_id_ = 0;
   std::string current_label_;
+  // The incomplete stored copy the current DMARC report replaces, and its record count.
+  std::int64_t replaces_id_ = 0;
+  std::int64_t replaces_records_ = 0;
+  std::int64_t current_records_ = 0;
   bool savepoint_open_ = false;
   std::size_t stored_ = 0;
   std::size_t duplicates_ = 0;
@@ -203,21 +226,38 @@ Status SqliteReportWriter::close_abandoned() {
   return {};
 }
 
-Result<bool> SqliteReportWriter::is_duplicate(ReportType type, const ReportKey& key) {
+Result<std::optional<SqliteReportWriter::Existing>> SqliteReportWriter::find_report(
+    ReportType type, const ReportKey& key) {
   auto q = db_.query(kFindReport);
   if (!q) return std::move(q).error();
   q->bind(1, report::to_string(type))
       .bind(2, key.org_name)
       .bind(3, key.report_id)
       .bind(4, key.policy_domain);
-  return q->step();
+  auto row = q->step();
+  if (!row) return std::move(row).error();
+  if (!*row) return std::optional<Existing>();
+  return std::optional<Existing>(Existing{q->i64(0), q->i64(1) != 0});
+}
+
+Result<bool> SqliteReportWriter::is_duplicate(ReportType type, const ReportKey& key) {
+  auto found = find_report(type, key);
+  if (!found) return std::move(found).error();
+  return found->has_value();
 }
 
 Result<std::int64_t> SqliteReportWriter::insert_report(ReportType type, const ReportKey& key,
-                                                       const std::vector<std::string>& errors) {
+                                                       const std::vector<std::string>& errors,
+                                                       std::int64_t replaces) {
   current_label_ = label_of(type, key);
   if (auto st = db_.exec("SAVEPOINT report"); !st) return std::move(st).error();
   savepoint_open_ = true;
+  if (replaces != 0) {
+    auto d = db_.query(kDeleteReport);
+    if (!d) return std::move(d).error();
+    d->bind(1, replaces);
+    if (auto st = d->run(); !st) return std::move(st).error();
+  }
   auto q = db_.query(kInsertReport);
   if (!q) return std::move(q).error();
   q->bind(1, message_id_)
@@ -256,15 +296,28 @@ Status SqliteReportWriter::dmarc_begin(const report::DmarcHeader& header) {
   if (store_error_) return *store_error_;
   if (auto st = close_abandoned(); !st) return st;
   ReportKey key = key_of(header);
-  auto dup = is_duplicate(ReportType::DmarcAggregate, key);
-  if (!dup) return on_error(std::move(dup).error());
-  if (*dup) {
-    ++duplicates_;
-    state_ = State::DmarcIgnored;
-    return {};
+  auto found = find_report(ReportType::DmarcAggregate, key);
+  if (!found) return on_error(std::move(found).error());
+  replaces_id_ = 0;
+  replaces_records_ = 0;
+  current_records_ = 0;
+  if (found->has_value()) {
+    if ((*found)->complete) {
+      ++duplicates_;
+      state_ = State::DmarcIgnored;
+      return {};
+    }
+    // The stored copy was cut short: this one replaces it (see the file comment).
+    replaces_id_ = (*found)->id;
+    auto c = db_.query(kCountDmarcRecords);
+    if (!c) return on_error(std::move(c).error());
+    c->bind(1, replaces_id_);
+    auto row = c->step();
+    if (!row) return on_error(std::move(row).error());
+    replaces_records_ = c->i64(0);
   }
   state_ = State::Dmarc;
-  auto id = insert_report(ReportType::DmarcAggregate, key, {});
+  auto id = insert_report(ReportType::DmarcAggregate, key, {}, replaces_id_);
   if (!id) return on_error(std::move(id).error());
   current_id_ = *id;
   auto q = db_.query(kInsertDmarcHeader);
@@ -290,24 +343,11 @@ Status SqliteReportWriter::dmarc_record(report::DmarcRecord&& record) {
       .bind(7, reasons_to_json(row.policy_evaluated.reason))
       .bind(8, record.identifiers.header_from)
       .bind(9, record.identifiers.envelope_from)
-      .bind(10, record.identifiers.envelope_to);
+      .bind(10, record.identifiers.envelope_to)
+      .bind(11, dkim_auth_to_json(record.auth_results.dkim))
+      .bind(12, spf_auth_to_json(record.auth_results.spf));
   if (auto st = q->run(); !st) return on_error(std::move(st).error());
-  std::int64_t record_id = db_.last_insert_rowid();
-  std::int64_t seq = 0;
-  for (const auto& d : record.auth_results.dkim) {
-    auto a = db_.query(kInsertAuthResult);
-    if (!a) return on_error(std::move(a).error());
-    a->bind(1, record_id).bind(2, "dkim").bind(3, d.domain).bind(4, d.selector).bind(5, "");
-    a->bind(6, d.result).bind(7, d.human_result).bind(8, seq++);
-    if (auto st = a->run(); !st) return on_error(std::move(st).error());
-  }
-  for (const auto& s : record.auth_results.spf) {
-    auto a = db_.query(kInsertAuthResult);
-    if (!a) return on_error(std::move(a).error());
-    a->bind(1, record_id).bind(2, "spf").bind(3, s.domain).bind(4, "").bind(5, s.scope);
-    a->bind(6, s.result).bind(7, s.human_result).bind(8, seq++);
-    if (auto st = a->run(); !st) return on_error(std::move(st).error());
-  }
+  ++current_records_;
   return {};
 }
 
@@ -320,6 +360,15 @@ Status SqliteReportWriter::dmarc_end(const report::DmarcHeader& header,
     return {};
   }
   state_ = State::Idle;
+  if (replaces_id_ != 0 && !header.complete && current_records_ < replaces_records_) {
+    // Both copies are incomplete and the stored one holds more: keep it.
+    if (auto rb = rollback_savepoint(); !rb) {
+      store_error_ = rb.error();
+      return rb;
+    }
+    ++duplicates_;
+    return {};
+  }
   ReportKey key = key_of(header);
   auto q = db_.query(kUpdateReport);
   if (!q) return on_error(std::move(q).error());
@@ -329,7 +378,9 @@ Status SqliteReportWriter::dmarc_end(const report::DmarcHeader& header,
       .bind(4, key.policy_domain)
       .bind(5, key.date_begin)
       .bind(6, key.date_end)
-      .bind(7, strings_to_json(with_id_note(errors, header.report_metadata.report_id, key)));
+      .bind(7, strings_to_json(
+                   with_id_note(errors, header.report_metadata.report_id, key, replaces_id_ != 0)))
+      .bind(8, header.complete ? 1 : 0);
   if (auto st = q->run(); !st) {
     if (db_.last_error_code() == SQLITE_CONSTRAINT_UNIQUE) {
       // The final header names a report that is already stored.

@@ -53,6 +53,12 @@ Written write_message(Store& store, Fill&& fill, std::int64_t received_at = 1700
   return w;
 }
 
+// DKIM and SPF auth_results entries of every stored DMARC record.
+std::int64_t auth_result_rows(const std::filesystem::path& path) {
+  return count_rows(path, "dmarc_records r, json_each(r.dkim_results)") +
+         count_rows(path, "dmarc_records r, json_each(r.spf_results)");
+}
+
 TEST(SqliteStore, MigratesAnEmptyFileAndReopens) {
   TempDir dir;
   auto path = dir / "m.db";
@@ -63,10 +69,11 @@ TEST(SqliteStore, MigratesAnEmptyFileAndReopens) {
   EXPECT_EQ(count_rows(path, "schema_version"), sqlite_schema_version());
   EXPECT_EQ(count_rows(path, "sqlite_schema",
                        "type = 'table' AND name IN ('raw_messages', 'raw_chunks', 'reports',"
-                       " 'dmarc_reports', 'dmarc_records', 'dmarc_auth_results', 'tls_reports',"
+                       " 'dmarc_reports', 'dmarc_records', 'tls_reports',"
                        " 'tls_policies', 'tls_failures', 'arf_reports', 'dsn_reports',"
-                       " 'dsn_recipients')"),
-            12);
+                       " 'dsn_recipients', 'evaluations', 'evaluation_intervals')"),
+            13);
+  EXPECT_EQ(count_rows(path, "sqlite_schema", "name = 'dmarc_auth_results'"), 0);
   EXPECT_EQ(count_rows(path, "sqlite_schema",
                        "type = 'index' AND name IN ('reports_type_domain_begin',"
                        " 'dmarc_records_report', 'tls_failures_result_type')"),
@@ -266,6 +273,117 @@ TEST(SqliteStore, SameReportTwiceIsStoredOnceAndRawKeptTwice) {
   EXPECT_EQ(w4.stored, 2u);
 }
 
+// Writes `a` as the parser does for an input that ends early: no dmarc_end... but a final
+// header with complete = false (the parser always ends a report it began).
+void write_truncated(ReportSink& sink, report::DmarcAggregate a, std::size_t keep) {
+  a.records.resize(keep);
+  a.header.complete = false;
+  test::write_dmarc(sink, a);
+}
+
+TEST(SqliteStore, ACompleteCopyReplacesAnIncompleteOne) {
+  TempDir dir;
+  auto path = dir / "s.db";
+  auto store = open_store(path);
+  ASSERT_TRUE(store);
+  auto model = test::sample_dmarc();  // 3 records
+  ASSERT_EQ(model.records.size(), 3u);
+
+  auto cut = write_message(*store, [&](ReportSink& s) { write_truncated(s, model, 2); });
+  EXPECT_EQ(cut.stored, 1u);
+  EXPECT_EQ(count_rows(path, "dmarc_records"), 2);
+  EXPECT_EQ(count_rows(path, "reports", "complete = 0"), 1);
+
+  // A shorter incomplete copy does not replace a longer one.
+  auto shorter = write_message(*store, [&](ReportSink& s) { write_truncated(s, model, 1); });
+  EXPECT_EQ(shorter.stored, 0u);
+  EXPECT_EQ(shorter.duplicates, 1u);
+  EXPECT_EQ(count_rows(path, "dmarc_records"), 2);
+
+  // The whole report, re-sent: it replaces the cut copy, records and all.
+  auto whole = write_message(*store, [&](ReportSink& s) { test::write_dmarc(s, model); });
+  EXPECT_EQ(whole.stored, 1u);
+  EXPECT_EQ(whole.duplicates, 0u);
+  EXPECT_EQ(count_rows(path, "reports"), 1);
+  EXPECT_EQ(count_rows(path, "reports", "complete = 1"), 1);
+  EXPECT_EQ(count_rows(path, "dmarc_records"), 3);
+  EXPECT_EQ(auth_result_rows(path), 5);
+  auto list = store->list_reports({});
+  ASSERT_TRUE(list);
+  ASSERT_EQ(list->size(), 1u);
+  EXPECT_EQ(list->front().message_id, whole.message_id);
+  EXPECT_EQ(list->front().messages, 18u);
+  auto got = store->get_report(list->front().id);
+  ASSERT_TRUE(got);
+  const auto& errors = std::get<report::DmarcAggregate>(got->report).errors;
+  EXPECT_NE(std::find(errors.begin(), errors.end(),
+                      "replaces an incomplete copy of this report received earlier"),
+            errors.end());
+
+  // Once complete, a further copy is a plain duplicate again.
+  auto again = write_message(*store, [&](ReportSink& s) { test::write_dmarc(s, model); });
+  EXPECT_EQ(again.stored, 0u);
+  EXPECT_EQ(again.duplicates, 1u);
+  EXPECT_EQ(count_rows(path, "dmarc_records"), 3);
+}
+
+TEST(SqliteStore, MigrationThreeMovesAuthResultsIntoTheirRecords) {
+  // Build a store as migration 2 left it: write a report with today's code, then turn the
+  // schema back by hand (the auth_results table of migration 1, no complete column), and let
+  // reopening run migration 3 again.
+  TempDir dir;
+  auto path = dir / "s.db";
+  auto model = test::sample_dmarc("r-1", "Example Org", "example.com");
+  {
+    auto store = open_store(path);
+    ASSERT_TRUE(store);
+    write_message(*store, [&](ReportSink& s) { test::write_dmarc(s, model); });
+  }
+  {
+    sqlite3* raw = nullptr;
+    ASSERT_EQ(sqlite3_open(path.c_str(), &raw), SQLITE_OK);
+    std::unique_ptr<sqlite3, decltype(&sqlite3_close)> db(raw, &sqlite3_close);
+    const char* downgrade = R"sql(
+CREATE TABLE dmarc_auth_results (
+  record_id INTEGER NOT NULL REFERENCES dmarc_records (id) ON DELETE CASCADE,
+  seq INTEGER NOT NULL, kind TEXT NOT NULL, domain TEXT NOT NULL, selector TEXT NOT NULL,
+  scope TEXT NOT NULL, result TEXT NOT NULL, human_result TEXT NOT NULL,
+  PRIMARY KEY (record_id, seq)) STRICT, WITHOUT ROWID;
+INSERT INTO dmarc_auth_results
+  SELECT r.id, j.key, 'dkim', coalesce(j.value->>'domain', ''), coalesce(j.value->>'selector', ''),
+         '', coalesce(j.value->>'result', ''), coalesce(j.value->>'human_result', '')
+  FROM dmarc_records r, json_each(r.dkim_results) j;
+INSERT INTO dmarc_auth_results
+  SELECT r.id, 100 + j.key, 'spf', coalesce(j.value->>'domain', ''), '',
+         coalesce(j.value->>'scope', ''), coalesce(j.value->>'result', ''),
+         coalesce(j.value->>'human_result', '')
+  FROM dmarc_records r, json_each(r.spf_results) j;
+ALTER TABLE dmarc_records DROP COLUMN dkim_results;
+ALTER TABLE dmarc_records DROP COLUMN spf_results;
+ALTER TABLE reports DROP COLUMN complete;
+CREATE INDEX dmarc_records_source_ip ON dmarc_records (source_ip);
+DELETE FROM schema_version WHERE version = 3;
+)sql";
+    char* err = nullptr;
+    ASSERT_EQ(sqlite3_exec(raw, downgrade, nullptr, nullptr, &err), SQLITE_OK) << err;
+  }
+  EXPECT_EQ(count_rows(path, "dmarc_auth_results"), 5);
+  auto store = open_store(path);
+  ASSERT_TRUE(store);
+  EXPECT_EQ(count_rows(path, "sqlite_schema", "name = 'dmarc_auth_results'"), 0);
+  EXPECT_EQ(auth_result_rows(path), 5);
+  auto list = store->list_reports({});
+  ASSERT_TRUE(list);
+  ASSERT_EQ(list->size(), 1u);
+  auto got = store->get_report(list->front().id);
+  ASSERT_TRUE(got);
+  const auto& back = std::get<report::DmarcAggregate>(got->report);
+  ASSERT_EQ(back.records.size(), model.records.size());
+  for (std::size_t i = 0; i < back.records.size(); ++i) {
+    EXPECT_EQ(report::to_json(back.records[i]), report::to_json(model.records[i])) << "record " << i;
+  }
+}
+
 TEST(SqliteStore, ArfWithoutMessageIdIsDeduplicatedByItsFields) {
   TempDir dir;
   auto path = dir / "s.db";
@@ -394,7 +512,7 @@ TEST(SqliteStore, DeleteReportsOfAMessageRemovesTheirRows) {
   ASSERT_TRUE((*tx)->commit());
   EXPECT_EQ(count_rows(path, "reports"), 1);
   EXPECT_EQ(count_rows(path, "dmarc_records"), 3);
-  EXPECT_EQ(count_rows(path, "dmarc_auth_results"), 5);
+  EXPECT_EQ(auth_result_rows(path), 5);
   EXPECT_EQ(count_rows(path, "tls_policies"), 0);
   EXPECT_EQ(count_rows(path, "tls_failures"), 0);
   auto left = store->list_reports({});
@@ -484,7 +602,7 @@ TEST(SqliteStore, PurgeRemovesWhatWasReceivedBeforeTheCutoff) {
   EXPECT_EQ(count_rows(path, "raw_chunks", "message_id <> " + std::to_string(keep.message_id)), 0);
   EXPECT_EQ(count_rows(path, "reports"), 1);
   EXPECT_EQ(count_rows(path, "dmarc_records"), 3);
-  EXPECT_EQ(count_rows(path, "dmarc_auth_results"), 5);
+  EXPECT_EQ(auth_result_rows(path), 5);
   auto list = store->list_reports({});
   ASSERT_TRUE(list);
   ASSERT_EQ(list->size(), 1u);
