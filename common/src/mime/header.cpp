@@ -19,6 +19,15 @@ struct GObjectDeleter {
 };
 template <class T>
 using GPtr = std::unique_ptr<T, GObjectDeleter>;
+
+// Raw 8-bit header bytes that are not UTF-8 (Latin-1 names, cut sequences) become U+FFFD, so
+// that every string in the report models is valid UTF-8 (JSON output and the store rely on it).
+std::string valid_utf8(const char* s) {
+  if (s == nullptr) return {};
+  if (g_utf8_validate(s, -1, nullptr)) return s;
+  std::unique_ptr<gchar, decltype(&g_free)> fixed(g_utf8_make_valid(s, -1), &g_free);
+  return fixed.get();
+}
 }  // namespace
 
 std::vector<HeaderField> parse_header_fields(std::string_view block) {
@@ -41,8 +50,8 @@ std::vector<HeaderField> parse_header_fields(std::string_view block) {
     const char* value = g_mime_header_get_value(h);
     if (!name) continue;
     HeaderField f;
-    f.name = name;
-    f.value = value ? value : "";
+    f.name = valid_utf8(name);
+    f.value = valid_utf8(value);
     // GMime keeps the raw value's surrounding whitespace in some versions; trim it.
     auto first = f.value.find_first_not_of(" \t\r\n");
     auto last = f.value.find_last_not_of(" \t\r\n");

@@ -3,8 +3,11 @@
 
 #include <arpa/inet.h>
 
+#include <glib.h>
+
 #include <algorithm>
 #include <cctype>
+#include <memory>
 
 namespace mailreport::report::fieldtext {
 
@@ -202,6 +205,12 @@ std::optional<std::string> find_ip(std::string_view text) {
 }
 
 std::string bounded_utf8(std::string_view s, std::size_t max_bytes) {
+  if (!g_utf8_validate(s.data(), static_cast<gssize>(s.size()), nullptr)) {
+    // Invalid sequences become U+FFFD (the text may be in any charset, or cut short).
+    std::unique_ptr<gchar, decltype(&g_free)> fixed(
+        g_utf8_make_valid(s.data(), static_cast<gssize>(s.size())), &g_free);
+    return bounded_utf8(fixed.get(), max_bytes);
+  }
   if (s.size() <= max_bytes) return std::string(s);
   std::size_t n = max_bytes;
   // Back off continuation bytes (10xxxxxx) so that no character is cut in half.

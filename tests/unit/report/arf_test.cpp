@@ -1,6 +1,7 @@
 // Tests for the ARF feedback report parser (RFC 5965, RFC 6591, RFC 9991) and its JSON
 // rendering: hand-written reports for each field and variant, then the forensic-eml and
 // arf-abuse-eml files of the shared corpus (split into parts by a test helper).
+#include <glib.h>
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -239,6 +240,26 @@ TEST(Arf, HumanReadableIsBounded) {
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->human_readable.size(), 64u * 1024);
   EXPECT_EQ(static_cast<unsigned char>(r->human_readable.back()), 0xa9);
+}
+
+TEST(Arf, InvalidUtf8BecomesReplacementCharacters) {
+  // Latin-1 bytes and a cut sequence, in a feedback field and in the human-readable text.
+  ArfParts p = feedback_only(std::string(kAbuse) + "Reported-Domain: caf\xe9.example\r\n");
+  p.human_readable = std::string("Bonjour, le message re\xe7u \xc3 de ") + "192.0.2.1\n";
+  auto r = parse_arf(p);
+  ASSERT_TRUE(r.ok()) << r.error().describe();
+  auto valid = [](const std::string& s) {
+    return g_utf8_validate(s.data(), static_cast<gssize>(s.size()), nullptr) != 0;
+  };
+  EXPECT_TRUE(valid(r->human_readable)) << r->human_readable;
+  EXPECT_NE(r->human_readable.find("re\xef\xbf\xbdu"), std::string::npos) << r->human_readable;
+  EXPECT_NE(r->human_readable.find("192.0.2.1"), std::string::npos);
+  ASSERT_EQ(r->reported_domain.size(), 2u);
+  EXPECT_TRUE(valid(r->reported_domain[1])) << r->reported_domain[1];
+  // GMime reads raw 8-bit header bytes with its fallback charsets (Latin-1 here).
+  EXPECT_EQ(r->reported_domain[1], "caf\xc3\xa9.example");
+  // And the JSON rendering needs no replacement of its own.
+  EXPECT_NO_THROW((void)to_json(*r).dump());
 }
 
 // The Exim/cPanel "DMARC Forensic Report": no message/feedback-report part at all.
