@@ -38,8 +38,15 @@ seed fuzz-dsn dsn-eml
 seed fuzz-extract dmarc-agg-xml dmarc-agg-gz dmarc-agg-zip dmarc-agg-eml tlsrpt-gz tlsrpt-eml forensic-eml arf-abuse-eml other
 seed fuzz-lmtp-session
 seed fuzz-config
+seed fuzz-authres
 printf 'LHLO x\r\nMAIL FROM:<a@b>\r\nRCPT TO:<dmarc@example.com>\r\nDATA\r\nSubject: x\r\n\r\n.\r\nQUIT\r\n' >"$work/fuzz-lmtp-session/dialogue"
 cp "$root/conf/mailreport.toml" "$work/fuzz-config/" 2>/dev/null || true
+# Authentication-Results values as Gmail, Microsoft 365 (no authserv-id) and OpenDKIM write them,
+# and the grammar's corners (RFC 8601 §2.2).
+printf 'mx.google.com;\r\n       dkim=pass header.i=@example.com header.s=20210112 header.b=PqBP51+l;\r\n       spf=pass (google.com: domain of a@example.com designates 192.0.2.1 as permitted sender) smtp.mailfrom=a@example.com;\r\n       dmarc=pass (p=QUARANTINE sp=QUARANTINE dis=NONE) header.from=example.com' >"$work/fuzz-authres/gmail"
+printf 'spf=pass (sender IP is 192.0.2.9)\r\n smtp.helo=a.outbound.protection.outlook.com; outlook.com;\r\n dkim=none (message not signed) header.d=none;outlook.com; dmarc=pass\r\n action=none header.from=outlook.com;compauth=pass reason=100' >"$work/fuzz-authres/microsoft"
+printf 'mail.example.org;\n\tdkim=fail reason="signature verification failed" (2048-bit key; unprotected) header.d=example.net header.i=@example.net header.b="PrsTNnuH";\n\tdkim-atps=neutral' >"$work/fuzz-authres/opendkim"
+printf '(c (nested)) example.com 1; spf/1 = pass reason="a \\"b\\"" smtp . mailfrom = "john q"@example.net; none' >"$work/fuzz-authres/corners"
 
 status=0
 for bin in "$build"/tests/fuzz/fuzz-*; do

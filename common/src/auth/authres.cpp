@@ -303,8 +303,10 @@ Items spf_items(const SpfVerdict& v) {
       v.result != SpfResult::Neutral) {
     add_reason(items, v.explanation);
   }
+  // Always written, even empty (quoted then), so that a reader can tell the scope.
   const std::string& id = v.identity.empty() ? v.domain : v.identity;
-  add_prop(items, v.scope == SpfScope::Helo ? "smtp.helo" : "smtp.mailfrom", id);
+  items.push_back(std::string(v.scope == SpfScope::Helo ? "smtp.helo=" : "smtp.mailfrom=") +
+                  pvalue_text(id));
   return items;
 }
 
