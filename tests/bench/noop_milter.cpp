@@ -2,8 +2,9 @@
 // floor of the milter benchmark (bench_milter.cpp) and the peer of the milter client's tests
 // (tests/support/milter_client.hpp).
 //
-// By default it accepts everything and negotiates no reply before the end of the message
-// (SMFIP_NR_*), the cheapest a filter that sees the whole message can be. Options make it the
+// By default it accepts everything and, like mailreport-milter, skips DATA and negotiates no
+// reply before the end of the message (SMFIP_NR_*): the cheapest a filter that sees the whole
+// message can be. Options make it the
 // scripted filter the client tests need: reply at every step (--replies), add, insert or change
 // headers, quarantine, refuse a recipient, answer the end of message with a given reply, and
 // report what it received in X-Seen-* headers (--echo).
@@ -81,7 +82,8 @@ sfsistat on_negotiate(SMFICTX* ctx, unsigned long actions, unsigned long steps, 
   *want_actions = actions & (SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_QUARANTINE);
   unsigned long nr = 0;
   if (!g_options.replies) {
-    nr = SMFIP_NR_CONN | SMFIP_NR_HELO | SMFIP_NR_MAIL | SMFIP_NR_DATA | SMFIP_NR_HDR |
+    // As mailreport-milter: no DATA step, no reply before end of message.
+    nr = SMFIP_NODATA | SMFIP_NR_CONN | SMFIP_NR_HELO | SMFIP_NR_MAIL | SMFIP_NR_HDR |
          SMFIP_NR_EOH | SMFIP_NR_BODY;
     if (g_options.reject_rcpt.empty()) nr |= SMFIP_NR_RCPT;
     nr &= steps;

@@ -6,6 +6,9 @@
 #    size / elapsed, memory is the peak RSS from /usr/bin/time -v. CPU MB/s is size / (user +
 #    system CPU time): the figure that survives a machine busy with other work.
 # 2. LMTP: bench-lmtp delivers small reports over loopback with 8 concurrent clients.
+# 3. Milter: bench-milter sends DKIM-signed messages through the milter protocol (unix socket
+#    and loopback TCP, 1/4/16 connections) to the no-op libmilter filter (the floor) and to
+#    mailreport-milter verifying everything and in trusted upstream mode.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build=${1:-$root/build/release}
@@ -15,7 +18,8 @@ sizes=("$@")
 work=${BENCH_DIR:-$(mktemp -d /var/tmp/mailreport-bench.XXXXXX)}
 mkdir -p "$work"
 trap '[[ -n "${BENCH_KEEP:-}" ]] || rm -rf "$work"' EXIT
-cmake --build "$build" --target mailreport bench-gen-dmarc bench-lmtp >/dev/null
+cmake --build "$build" --target mailreport bench-gen-dmarc bench-lmtp bench-milter noop-milter \
+  mailreport-milter >/dev/null
 
 echo "| input | records | elapsed (s) | MB/s | CPU (s) | CPU MB/s | peak RSS (MB) |"
 echo "|---|---|---|---|---|---|---|"
@@ -46,3 +50,6 @@ done
 
 echo
 "$build/tests/bench/bench-lmtp" --benchmark_counters_tabular=true
+
+echo
+"$build/tests/bench/bench-milter" --messages "${MILTER_MESSAGES:-3000}"
