@@ -223,7 +223,7 @@ DkimVerdict DkimVerification::Impl::verdict(DKIM_SIGINFO* sig, bool eom_ok) cons
     v.result = DkimResult::Fail;
     v.reason = "signature did not verify";
   } else if (err == DKIM_SIGERROR_KEYREVOKED) {
-    // RFC 6376 §6.1.2 step 6: an empty p= means the key was revoked; "treat this as a failed
+    // RFC 6376 §6.1.2 step 7: an empty p= means the key was revoked; "treat this as a failed
     // signature check".
     v.result = DkimResult::Fail;
     v.reason = "key revoked";

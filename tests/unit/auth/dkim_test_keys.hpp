@@ -244,6 +244,7 @@ struct HandSignOptions {
   std::string domain = "example.com";
   bool relaxed = true;  // c=relaxed/relaxed, else simple/simple
   std::vector<std::string> sign_headers = {"From", "To", "Subject", "Date", "Message-ID"};
+  std::string extra_tags;  // e.g. "t=1000000000; x=1000000100; " (goes before h=)
 };
 
 // An rsa-sha256 or ed25519-sha256 signature made without libopendkim, from RFC 6376 §3.4,
@@ -261,8 +262,8 @@ inline std::string sign_by_hand(const TestMessage& m, const TestKey& key,
   for (const auto& name : o.sign_headers) h += (h.empty() ? "" : ":") + name;
   std::string value = "v=1; a=" + std::string(ed ? "ed25519-sha256" : "rsa-sha256") +
                       "; c=" + (o.relaxed ? "relaxed/relaxed" : "simple/simple") +
-                      "; d=" + o.domain + "; s=" + o.selector + ";\r\n\th=" + h +
-                      "; bh=" + base64(bh, bhlen) + ";\r\n\tb=";
+                      "; d=" + o.domain + "; s=" + o.selector + ";\r\n\t" + o.extra_tags +
+                      "h=" + h + "; bh=" + base64(bh, bhlen) + ";\r\n\tb=";
   // §5.4.2: with one instance of each signed field, take it; names compare case-insensitively.
   std::string data;
   for (const auto& want : o.sign_headers) {

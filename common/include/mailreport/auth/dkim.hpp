@@ -7,7 +7,7 @@
 // reason says whether the signature itself was good); RSA keys under 1024 bits → policy
 // (RFC 8301 §3.2). Result words per RFC 8601 §2.7.1:
 //   pass       signature and body hash verified
-//   fail       signature or body hash mismatch; key revoked (empty p=, RFC 6376 §6.1.2 step 6)
+//   fail       signature or body hash mismatch; key revoked (empty p=, RFC 6376 §6.1.2 step 7)
 //   policy     verified cryptographically but not acceptable here (key too small)
 //   temperror  the key could not be fetched now (SERVFAIL, timeout: RFC 6376 §6.1.2 TEMPFAIL)
 //   permerror  signature or key record unusable: syntax, expired, no key (NXDOMAIN / no TXT),
