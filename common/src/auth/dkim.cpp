@@ -339,9 +339,20 @@ std::vector<DkimVerdict> DkimVerification::finish() {
   Impl& m = *impl_;
   if (m.state == Impl::State::Headers) (void)end_of_headers();
   std::vector<DkimVerdict> out;
-  if (m.state == Impl::State::Done || m.state == Impl::State::Unsigned ||
-      m.signature_headers == 0) {
+  if (m.state == Impl::State::Done || m.signature_headers == 0) {
     m.state = Impl::State::Done;
+    return out;
+  }
+  if (m.state == Impl::State::Unsigned) {
+    // DKIM-Signature fields that libopendkim did not take for signatures at all: still one
+    // verdict each (RFC 6376 §6.1.1: an unusable signature is PERMFAIL).
+    m.state = Impl::State::Done;
+    for (std::size_t i = 0; i < m.signature_headers; ++i) {
+      DkimVerdict v;
+      v.result = DkimResult::PermError;
+      v.reason = "signature syntax: not a DKIM signature";
+      out.push_back(std::move(v));
+    }
     return out;
   }
   m.state = Impl::State::Done;

@@ -7,6 +7,7 @@
 // threads sharing one verifier.
 #include <atomic>
 #include <chrono>
+#include <mutex>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -332,6 +333,49 @@ TEST_F(DkimTest, BadHeaderNamesAreRefused) {
   EXPECT_TRUE(v->end_of_headers().ok());
   EXPECT_FALSE(v->header("Late", "x").ok());
   EXPECT_TRUE(v->finish().empty());
+}
+
+// Forwards to a real resolver and records the names asked.
+class RecordingResolver final : public dns::Resolver {
+ public:
+  explicit RecordingResolver(std::shared_ptr<dns::Resolver> inner) : inner_(std::move(inner)) {}
+  dns::Answer query(std::string_view name, dns::RType type) override {
+    std::lock_guard lock(mu_);
+    asked_.push_back(std::string(name) + "/" + dns::to_string(type));
+    return inner_->query(name, type);
+  }
+  std::vector<std::string> asked() {
+    std::lock_guard lock(mu_);
+    return asked_;
+  }
+
+ private:
+  std::shared_ptr<dns::Resolver> inner_;
+  std::mutex mu_;
+  std::vector<std::string> asked_;
+};
+
+TEST_F(DkimTest, EveryKeyLookupGoesThroughOurResolver) {
+  dns::ResolverOptions o;
+  o.local_only = true;
+  o.local_data = zone();
+  auto inner = dns::make_unbound_resolver(o, log_);
+  ASSERT_TRUE(inner.ok());
+  auto recording = std::make_shared<RecordingResolver>(*inner);
+  auto v = DkimVerifier::create(recording, log_);
+  ASSERT_TRUE(v.ok());
+  TestMessage m = test::dkim::sample_message();
+  m.prepend("DKIM-Signature", test::dkim::sign(m, keys().rsa, opts("rsa")));
+  m.prepend("DKIM-Signature", test::dkim::sign(m, keys().rsa, opts("revoked")));
+  auto verification = (*v)->start("recording");
+  for (const auto& [name, value] : m.headers) ASSERT_TRUE(verification->header(name, value).ok());
+  ASSERT_TRUE(verification->body(std::span<const char>(m.body.data(), m.body.size())).ok());
+  auto got = verification->finish();
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].result, DkimResult::Fail);
+  EXPECT_EQ(got[1].result, DkimResult::Pass);
+  EXPECT_EQ(recording->asked(), (std::vector<std::string>{"revoked._domainkey.example.com/TXT",
+                                                          "rsa._domainkey.example.com/TXT"}));
 }
 
 TEST_F(DkimTest, ManyThreadsShareOneVerifier) {
