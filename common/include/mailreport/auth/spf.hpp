@@ -3,15 +3,16 @@
 // answer from local data).
 //
 // libspf2 does the evaluation: record selection (§4.5, two records = permerror), mechanisms and
-// modifiers (§5, §6), macros (§7), the limit of 10 DNS-querying terms (§4.6.4) and the
-// explanation (exp=, §6.2). We add: the identities (§2.3 HELO, §2.4 MAIL FROM, null sender →
-// postmaster@HELO), the "none" for identities that are not multi-label domain names (§2.3,
-// §4.3), and the mapping to SpfVerdict.
+// modifiers (§5, §6), macros (§7) and the limit of 10 DNS-querying terms (§4.6.4). We add: the
+// explanation (exp=, §6.2: fetched and expanded by our DNS layer, see spf.cpp), the
+// identities (§2.3 HELO, §2.4 MAIL FROM, null sender → postmaster@HELO), the "none" for
+// identities that are not multi-label domain names (§2.3, §4.3), and the mapping to SpfVerdict.
 //
-// Not done (libspf2 1.2.10 does not): the limit of two void lookups (§4.6.4, a SHOULD), and the
-// MX/PTR limits are libspf2's (it stops at 10 names instead of answering permerror). libspf2
-// answers pass for loopback clients (127.0.0.0/8, ::1) without looking at DNS; the milter does
-// not evaluate local connections anyway.
+// Not done (libspf2 1.2.10 does not): the limit of two void lookups (§4.6.4, a SHOULD; counting
+// per DNS query in our layer would turn legitimate records into permerrors). libspf2's own
+// §4.6.4 variant for "mx" and "ptr": more than 10 names → permerror only when none of the
+// first 10 matched. libspf2 answers pass for loopback clients (127.0.0.0/8, ::1) without
+// looking at DNS; the milter does not evaluate local connections anyway.
 #pragma once
 
 #include <memory>
