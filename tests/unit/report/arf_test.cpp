@@ -244,8 +244,10 @@ TEST(Arf, HumanReadableIsBounded) {
 
 TEST(Arf, InvalidUtf8BecomesReplacementCharacters) {
   // Latin-1 bytes and a cut sequence, in a feedback field and in the human-readable text.
-  ArfParts p = feedback_only(std::string(kAbuse) + "Reported-Domain: caf\xe9.example\r\n");
-  p.human_readable = std::string("Bonjour, le message re\xe7u \xc3 de ") + "192.0.2.1\n";
+  const std::string fields = std::string(kAbuse) + "Reported-Domain: caf\xe9.example\r\n";
+  const std::string text = std::string("Bonjour, le message re\xe7u \xc3 de ") + "192.0.2.1\n";
+  ArfParts p = feedback_only(fields);  // ArfParts holds views
+  p.human_readable = text;
   auto r = parse_arf(p);
   ASSERT_TRUE(r.ok()) << r.error().describe();
   auto valid = [](const std::string& s) {
