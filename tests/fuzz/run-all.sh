@@ -39,6 +39,9 @@ seed fuzz-extract dmarc-agg-xml dmarc-agg-gz dmarc-agg-zip dmarc-agg-eml tlsrpt-
 seed fuzz-lmtp-session
 seed fuzz-config
 seed fuzz-authres
+seed fuzz-dkim forensic-eml dmarc-agg-eml arf-abuse-eml
+seed fuzz-spf
+seed fuzz-dmarc-record
 printf 'LHLO x\r\nMAIL FROM:<a@b>\r\nRCPT TO:<dmarc@example.com>\r\nDATA\r\nSubject: x\r\n\r\n.\r\nQUIT\r\n' >"$work/fuzz-lmtp-session/dialogue"
 cp "$root/conf/mailreport.toml" "$work/fuzz-config/" 2>/dev/null || true
 # Authentication-Results values as Gmail, Microsoft 365 (no authserv-id) and OpenDKIM write them,
@@ -47,6 +50,13 @@ printf 'mx.google.com;\r\n       dkim=pass header.i=@example.com header.s=202101
 printf 'spf=pass (sender IP is 192.0.2.9)\r\n smtp.helo=a.outbound.protection.outlook.com; outlook.com;\r\n dkim=none (message not signed) header.d=none;outlook.com; dmarc=pass\r\n action=none header.from=outlook.com;compauth=pass reason=100' >"$work/fuzz-authres/microsoft"
 printf 'mail.example.org;\n\tdkim=fail reason="signature verification failed" (2048-bit key; unprotected) header.d=example.net header.i=@example.net header.b="PrsTNnuH";\n\tdkim-atps=neutral' >"$work/fuzz-authres/opendkim"
 printf '(c (nested)) example.com 1; spf/1 = pass reason="a \\"b\\"" smtp . mailfrom = "john q"@example.net; none' >"$work/fuzz-authres/corners"
+
+printf 'v=DMARC1; p=reject; sp=quarantine; np=reject; pct=50; adkim=s; aspf=r; fo=1:d:s; t=y; psd=n; rua=mailto:a@example.com!10m,mailto:b@example.net; ruf=mailto:f@example.com; ri=3600' >"$work/fuzz-dmarc-record/full"
+printf 'v=DMARC1;p=none' >"$work/fuzz-dmarc-record/minimal"
+# SPF seeds: record NUL helo NUL mail-from NUL client-ip (see fuzz_spf.cpp).
+printf 'v=spf1 ip4:192.0.2.0/24 include:inc.fz.example mx a:%%{d} -all\0mx.fz.example\0user@fz.example\0192.0.2.7' >"$work/fuzz-spf/include"
+printf 'v=spf1 redirect=inc.fz.example exp=inc.fz.example\0helo.example\0\0' >"$work/fuzz-spf/redirect"
+printf 'v=spf1 ip6:2001:db8::/32 ?exists:%%{ir}.%%{l1r+-}._spf.%%{d} ~all\0h\0a-b+c@fz.example\02001:db8::1' >"$work/fuzz-spf/macros"
 
 status=0
 for bin in "$build"/tests/fuzz/fuzz-*; do
