@@ -9,8 +9,11 @@
 // DKIM_SIGERROR_KEYFAIL (→ temperror). libopendkim's own resolver is never initialised
 // (dkim_dns_set_init / _close are cleared).
 //
+// Decoded RSA keys are cached across messages (not verdicts): see dkim_key_cache.cpp.
+//
 // Result mapping and what is not done: see dkim.hpp.
 #include "mailreport/auth/dkim.hpp"
+#include "mailreport/auth/dkim_key_cache.hpp"
 
 #include <strings.h>
 
@@ -396,6 +399,9 @@ Result<std::shared_ptr<DkimVerifier>> DkimVerifier::create(std::shared_ptr<dns::
   auto impl = std::make_shared<Impl>();
   impl->resolver = std::move(resolver);
   impl->log = &log;
+  // libopendkim decodes each RSA key with d2i_PUBKEY_bio, answered by dkim_key_cache.cpp; this
+  // reference is what links that object (and so the interposition) into every DKIM verifier.
+  (void)dkim_key_cache::stats();
   impl->lib.reset(dkim_init(nullptr, nullptr));
   if (!impl->lib) return make_error(ErrorCode::Invalid, "DKIM: dkim_init failed");
   DKIM_LIB* lib = impl->lib.get();
