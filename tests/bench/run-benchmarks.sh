@@ -49,6 +49,7 @@ for mb in "${sizes[@]}"; do
 done
 
 echo
+[[ -n "${BENCH_INGEST_ONLY:-}" ]] && exit 0
 "$build/tests/bench/bench-lmtp" --benchmark_counters_tabular=true
 
 echo
