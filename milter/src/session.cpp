@@ -135,7 +135,7 @@ void Session::reset_message() {
   msg_ = std::make_unique<Message>();
 }
 
-Decision Session::connect(std::string_view hostname, std::string_view ip, const Macros&) {
+Decision Session::connect(std::string_view hostname, std::string_view ip, const Macros& macros) {
   client_host_ = std::string(hostname);
   client_ip_ = normalize_ip(ip);
   const auto& m = env_->config->milter;
@@ -146,7 +146,10 @@ Decision Session::connect(std::string_view hostname, std::string_view ip, const 
   } else {
     skip_reason_.clear();
   }
-  log_.debug(options_.id, "connect from " + client_host_ + " [" + client_ip_ + "]" +
+  // j: the MTA's host name; {daemon_name}: its listener (Postfix: the master.cf service).
+  const std::string mta =
+      macros.get("j").value_or("?") + "/" + macros.get("{daemon_name}").value_or("?");
+  log_.debug(options_.id, "connect from " + client_host_ + " [" + client_ip_ + "] to " + mta +
                               (skip_reason_.empty() ? "" : ": not evaluated, " + skip_reason_));
   return Decision::Continue;
 }

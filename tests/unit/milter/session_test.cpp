@@ -210,11 +210,17 @@ class SessionTest : public ::testing::Test {
   static TestMessage signed_message(const std::string& from_domain = "example.com",
                                     bool ed25519 = false) {
     TestMessage m = message(from_domain);
+    if (ed25519) {
+      // libopendkim's signer leaks every ed25519 private key it loads: sign by hand.
+      test::dkim::HandSignOptions h;
+      h.selector = "ed";
+      m.prepend("DKIM-Signature", test::dkim::sign_by_hand(m, keys().ed, h));
+      return m;
+    }
     test::dkim::SignOptions o;
-    o.selector = ed25519 ? "ed" : "sel";
+    o.selector = "sel";
     o.domain = "example.com";
-    if (ed25519) o.algorithm = DKIM_SIGN_ED25519SHA256;
-    m.prepend("DKIM-Signature", test::dkim::sign(m, ed25519 ? keys().ed : keys().rsa, o));
+    m.prepend("DKIM-Signature", test::dkim::sign(m, keys().rsa, o));
     return m;
   }
 
