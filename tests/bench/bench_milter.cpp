@@ -134,8 +134,12 @@ struct Corpus {
     }
   }
 
+  // As a recursive resolver would answer: the NXDOMAIN for _dmarc.example (the DMARC tree
+  // walk's last step, RFC 9989 §4.10) carries the zone's SOA, so it can be cached
+  // (RFC 2308 §5); a local zone without a SOA would answer a bare, uncacheable NXDOMAIN.
   std::vector<std::string> local_data() const {
     return {
+        "example. 300 IN SOA ns.example. hostmaster.example. 1 3600 600 86400 300",
         std::string(kDomain) + ". 300 IN TXT \"v=spf1 ip4:192.0.2.0/24 -all\"",
         std::string("mail.") + kDomain + ". 300 IN TXT \"v=spf1 ip4:192.0.2.0/24 -all\"",
         std::string("_dmarc.") + kDomain + ". 300 IN TXT \"v=DMARC1; p=reject; rua=mailto:dmarc@" +
@@ -174,7 +178,7 @@ class Server {
     } else {
       std::ofstream cfg(dir / "mailreport.toml");
       cfg << "[store]\npath = \"" << (dir / "store.db").string() << "\"\n"
-          << "[dns]\nlocal-only = true\nlocal-nxdomain = [\"_dmarc.example.\"]\nlocal-data = [\n";
+          << "[dns]\nlocal-only = true\nlocal-data = [\n";
       for (const auto& line : corpus.local_data()) cfg << "  '" << line << "',\n";
       cfg << "]\n[milter]\nsocket = \"" << address_ << "\"\nauthserv-id = \"" << kOurId << "\"\n";
       if (s.filter == "trusted") cfg << "trust-authserv-ids = [\"" << kUpstreamId << "\"]\n";
