@@ -12,12 +12,15 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <libmilter/mfapi.h>
@@ -176,10 +179,15 @@ Status check_stale_socket(const std::filesystem::path& path) {
   return {};
 }
 
-// libmilter keeps its listening socket to itself: find it among our descriptors (a listening
-// TCP socket), and turn Nagle off on it (accepted sockets inherit TCP_NODELAY on Linux).
-int set_nodelay_on_listener(Logger& log) {
-  int done = 0;
+// libmilter keeps its listening socket to itself: find it among our descriptors (the one
+// listening socket of this process; for a unix socket, the one bound to that path).
+struct Listener {
+  int fd = -1;
+  sockaddr_storage addr{};
+  socklen_t len = 0;
+};
+
+std::optional<Listener> find_listener(const std::filesystem::path& unix_path) {
   std::error_code ec;
   for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd", ec)) {
     int fd = -1;
@@ -189,22 +197,30 @@ int set_nodelay_on_listener(Logger& log) {
       continue;
     }
     int listening = 0;
-    socklen_t len = sizeof listening;
-    if (::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || !listening) {
+    socklen_t optlen = sizeof listening;
+    if (::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &optlen) != 0 || !listening) {
       continue;
     }
-    sockaddr_storage ss{};
-    socklen_t sl = sizeof ss;
-    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &sl) != 0) continue;
-    if (ss.ss_family != AF_INET && ss.ss_family != AF_INET6) continue;
-    int one = 1;
-    if (::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) == 0) {
-      ++done;
-    } else {
-      log.warning("milter", std::string("TCP_NODELAY: ") + std::strerror(errno));
+    Listener l;
+    l.fd = fd;
+    l.len = sizeof l.addr;
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&l.addr), &l.len) != 0) continue;
+    if (l.addr.ss_family == AF_UNIX) {
+      const auto* un = reinterpret_cast<const sockaddr_un*>(&l.addr);
+      if (!unix_path.empty() && unix_path == un->sun_path) return l;
+    } else if (unix_path.empty() && (l.addr.ss_family == AF_INET || l.addr.ss_family == AF_INET6)) {
+      // A listener on every address is reached through loopback.
+      if (l.addr.ss_family == AF_INET) {
+        auto* in = reinterpret_cast<sockaddr_in*>(&l.addr);
+        if (in->sin_addr.s_addr == htonl(INADDR_ANY)) in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      } else {
+        auto* in6 = reinterpret_cast<sockaddr_in6*>(&l.addr);
+        if (IN6_IS_ADDR_UNSPECIFIED(&in6->sin6_addr)) in6->sin6_addr = in6addr_loopback;
+      }
+      return l;
     }
   }
-  return done;
+  return std::nullopt;
 }
 
 }  // namespace
@@ -472,10 +488,21 @@ Status Libmilter::open(const ListenOptions& options) {
         log_.warning("milter", "not running as root: " + p + " keeps its owner and group");
       }
     }
-  } else if (set_nodelay_on_listener(log_) == 0) {
+  }
+  auto listener = find_listener(options.unix_path);
+  if (!listener) {
     log_.warning("milter",
-                 "could not set TCP_NODELAY on the listening socket: replies at "
-                 "end of message may wait for delayed ACKs");
+                 "could not find libmilter's listening socket: no TCP_NODELAY, and "
+                 "stopping may take up to 5 s");
+  } else {
+    wake_addr_.assign(reinterpret_cast<const char*>(&listener->addr), listener->len);
+    if (options.unix_path.empty()) {
+      int one = 1;
+      if (::setsockopt(listener->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0) {
+        log_.warning("milter", std::string("TCP_NODELAY: ") + std::strerror(errno) +
+                                   ": replies at end of message may wait for delayed ACKs");
+      }
+    }
   }
   log_.info("milter", "listening on " + options.socket);
   return {};
@@ -488,7 +515,27 @@ Status Libmilter::run() {
 }
 
 void Libmilter::stop() {
-  smfi_stop();
+  // libmilter's listener holds a lock while it waits in select() for up to 5 s, and
+  // smfi_stop() needs that lock to close the socket: a connection of our own wakes it.
+  std::atomic<bool> done{false};
+  std::thread stopper([&] {
+    smfi_stop();
+    done = true;
+  });
+  while (!done && !wake_addr_.empty()) {
+    sockaddr_storage ss{};
+    std::memcpy(&ss, wake_addr_.data(), std::min(wake_addr_.size(), sizeof ss));
+    const int fd = ::socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd >= 0) {
+      (void)::connect(fd, reinterpret_cast<const sockaddr*>(&ss),
+                      static_cast<socklen_t>(wake_addr_.size()));
+      ::close(fd);
+    }
+    for (int i = 0; i < 20 && !done; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  }
+  stopper.join();
 }
 
 bool Libmilter::wait_idle(std::chrono::milliseconds timeout) {

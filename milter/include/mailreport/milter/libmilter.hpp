@@ -74,7 +74,7 @@ class Libmilter {
   // delivered elsewhere (see main.cpp). Returns once the listener has closed; sessions may
   // still be running (see wait_idle()).
   Status run();
-  // Stops accepting connections; run() returns soon after. Thread-safe.
+  // Stops accepting connections; run() returns soon after. Thread-safe; call it once.
   void stop();
   // Waits until no session is open, at most `timeout`; true when none is.
   bool wait_idle(std::chrono::milliseconds timeout);
@@ -90,6 +90,7 @@ class Libmilter {
   std::condition_variable idle_;
   std::size_t sessions_ = 0;
   bool opened_ = false;
+  std::string wake_addr_;  // the listener's sockaddr, to wake libmilter's select() on stop()
 };
 
 }  // namespace mailreport::milter
