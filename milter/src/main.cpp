@@ -36,6 +36,7 @@
 #include "mailreport/milter/writer.hpp"
 #include "mailreport/store/sqlite_store.hpp"
 #include "mailreport/util/log.hpp"
+#include "mailreport/util/privileges.hpp"
 
 namespace {
 
@@ -64,43 +65,6 @@ extern "C" void on_signal(int sig) {
   const char b = static_cast<char>(sig);
   [[maybe_unused]] ssize_t n = ::write(g_wake_pipe[1], &b, 1);
   errno = saved;
-}
-
-// Postfix's order: sockets first, then setgid + initgroups + setuid, then refuse to go on
-// with any root identity left.
-Status drop_privileges(const std::string& user) {
-  long size = ::sysconf(_SC_GETPW_R_SIZE_MAX);
-  std::string buf(size > 0 ? static_cast<std::size_t>(size) : 16384u, '\0');
-  passwd pw{};
-  passwd* found = nullptr;
-  if (::getpwnam_r(user.c_str(), &pw, buf.data(), buf.size(), &found) != 0 || !found) {
-    return make_error(ErrorCode::Invalid, "milter.user: unknown user '" + user + "'");
-  }
-  if (pw.pw_uid == 0) {
-    return make_error(ErrorCode::Invalid,
-                      "milter.user: '" + user + "' is root; name an unprivileged user");
-  }
-  if (::geteuid() != 0) {
-    if (::getuid() == pw.pw_uid && ::geteuid() == pw.pw_uid) return {};  // already that user
-    return make_error(ErrorCode::Io, "milter.user is '" + user +
-                                         "' but the milter does not run as root and cannot "
-                                         "switch to it");
-  }
-  if (::setgid(pw.pw_gid) != 0) {
-    return make_error(ErrorCode::Io, std::string("setgid: ") + std::strerror(errno));
-  }
-  if (::initgroups(pw.pw_name, pw.pw_gid) != 0) {
-    return make_error(ErrorCode::Io, std::string("initgroups: ") + std::strerror(errno));
-  }
-  if (::setuid(pw.pw_uid) != 0) {
-    return make_error(ErrorCode::Io, std::string("setuid: ") + std::strerror(errno));
-  }
-  if (::getuid() == 0 || ::geteuid() == 0 || ::getgid() == 0 || ::getegid() == 0 ||
-      ::setuid(0) == 0) {
-    return make_error(ErrorCode::Io,
-                      "still privileged after switching to '" + user + "'; refusing to continue");
-  }
-  return {};
 }
 
 void print_problems(const std::string& path,
@@ -209,7 +173,7 @@ int main(int argc, char** argv) {
       return kExitOsErr;
     }
     if (!cfg->milter.user.empty()) {
-      if (auto st = drop_privileges(cfg->milter.user); !st) {
+      if (auto st = drop_privileges(cfg->milter.user, "milter.user", "the milter"); !st) {
         log.error("milter", st.error().message);
         return kExitOsErr;
       }
