@@ -1,6 +1,7 @@
 // LMTP server: listening sockets, accept loop, one thread per connection, timeouts and a
 // graceful stop. See server.hpp.
 #include "mailreport/lmtp/server.hpp"
+#include "mailreport/util/privileges.hpp"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -125,30 +126,6 @@ bool is_loopback(const sockaddr* sa) {
   return false;
 }
 
-Result<uid_t> lookup_user(const std::string& name) {
-  long size = ::sysconf(_SC_GETPW_R_SIZE_MAX);
-  std::string buf(size > 0 ? static_cast<std::size_t>(size) : 16384u, '\0');
-  passwd pw{};
-  passwd* result = nullptr;
-  int rc = ::getpwnam_r(name.c_str(), &pw, buf.data(), buf.size(), &result);
-  if (rc != 0 || result == nullptr) {
-    return make_error(ErrorCode::Invalid, "unknown user '" + name + "'");
-  }
-  return pw.pw_uid;
-}
-
-Result<gid_t> lookup_group(const std::string& name) {
-  long size = ::sysconf(_SC_GETGR_R_SIZE_MAX);
-  std::string buf(size > 0 ? static_cast<std::size_t>(size) : 16384u, '\0');
-  group gr{};
-  group* result = nullptr;
-  int rc = ::getgrnam_r(name.c_str(), &gr, buf.data(), buf.size(), &result);
-  if (rc != 0 || result == nullptr) {
-    return make_error(ErrorCode::Invalid, "unknown group '" + name + "'");
-  }
-  return gr.gr_gid;
-}
-
 }  // namespace
 
 SessionOptions session_options(const config::Config& config) {
@@ -248,23 +225,11 @@ Status Server::listen_unix(const std::filesystem::path& path) {
   const auto& group = config_->lmtp.unix_socket_group;
   if (!owner.empty() || !group.empty()) {
     if (::geteuid() == 0) {
-      uid_t uid = static_cast<uid_t>(-1);
-      gid_t gid = static_cast<gid_t>(-1);
-      if (!owner.empty()) {
-        auto u = lookup_user(owner);
-        if (!u)
-          return fail(
-              make_error(ErrorCode::Invalid, "lmtp.unix-socket-owner: " + u.error().message));
-        uid = *u;
+      if (auto owned =
+              chown_by_name(p, owner, group, "lmtp.unix-socket-owner", "lmtp.unix-socket-group");
+          !owned) {
+        return fail(std::move(owned).error());
       }
-      if (!group.empty()) {
-        auto g = lookup_group(group);
-        if (!g)
-          return fail(
-              make_error(ErrorCode::Invalid, "lmtp.unix-socket-group: " + g.error().message));
-        gid = *g;
-      }
-      if (::chown(p.c_str(), uid, gid) != 0) return fail(sys_error("chown " + p));
     } else {
       log_.warning("lmtp", "not running as root: " + p + " keeps its owner and group");
     }

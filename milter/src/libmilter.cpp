@@ -1,6 +1,7 @@
 // The libmilter wrapper: registration, the listening socket, negotiation and the callback
 // trampolines into Session (see libmilter.hpp). libmilter's headers are included here only.
 #include "mailreport/milter/libmilter.hpp"
+#include "mailreport/util/privileges.hpp"
 
 #include <arpa/inet.h>
 #include <grp.h>
@@ -134,28 +135,6 @@ std::string address_text(const sockaddr* sa) {
     return buf;
   }
   return "";  // AF_UNIX or unknown: a local client
-}
-
-Result<uid_t> lookup_user(const std::string& name) {
-  long size = ::sysconf(_SC_GETPW_R_SIZE_MAX);
-  std::string buf(size > 0 ? static_cast<std::size_t>(size) : 16384u, '\0');
-  passwd pw{};
-  passwd* found = nullptr;
-  if (::getpwnam_r(name.c_str(), &pw, buf.data(), buf.size(), &found) != 0 || !found) {
-    return make_error(ErrorCode::Invalid, "unknown user '" + name + "'");
-  }
-  return pw.pw_uid;
-}
-
-Result<gid_t> lookup_group(const std::string& name) {
-  long size = ::sysconf(_SC_GETGR_R_SIZE_MAX);
-  std::string buf(size > 0 ? static_cast<std::size_t>(size) : 16384u, '\0');
-  group gr{};
-  group* found = nullptr;
-  if (::getgrnam_r(name.c_str(), &gr, buf.data(), buf.size(), &found) != 0 || !found) {
-    return make_error(ErrorCode::Invalid, "unknown group '" + name + "'");
-  }
-  return gr.gr_gid;
 }
 
 // A socket file left by a previous run may go; one a live process answers on may not.
@@ -469,21 +448,11 @@ Status Libmilter::open(const ListenOptions& options) {
     if (::chmod(p.c_str(), options.mode) != 0) return sys_error("chmod " + p);
     if (!options.owner.empty() || !options.group.empty()) {
       if (::geteuid() == 0) {
-        uid_t uid = static_cast<uid_t>(-1);
-        gid_t gid = static_cast<gid_t>(-1);
-        if (!options.owner.empty()) {
-          auto u = lookup_user(options.owner);
-          if (!u)
-            return make_error(ErrorCode::Invalid, "milter.socket-owner: " + u.error().message);
-          uid = *u;
+        if (auto st = chown_by_name(p, options.owner, options.group, "milter.socket-owner",
+                                    "milter.socket-group");
+            !st) {
+          return st;
         }
-        if (!options.group.empty()) {
-          auto g = lookup_group(options.group);
-          if (!g)
-            return make_error(ErrorCode::Invalid, "milter.socket-group: " + g.error().message);
-          gid = *g;
-        }
-        if (::chown(p.c_str(), uid, gid) != 0) return sys_error("chown " + p);
       } else {
         log_.warning("milter", "not running as root: " + p + " keeps its owner and group");
       }

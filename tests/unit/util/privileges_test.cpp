@@ -1,8 +1,12 @@
 // drop_privileges: the refusals, and a real switch in a child process when run as root.
 #include <gtest/gtest.h>
 #include <pwd.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+
 #include <unistd.h>
+#include <cstdlib>
+#include <string>
 
 #include "mailreport/util/privileges.hpp"
 
@@ -46,6 +50,34 @@ TEST(DropPrivileges, SwitchesToTheUserAndKeepsNoRootIdentity) {
   ASSERT_EQ(::waitpid(pid, &status, 0), pid);
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 0);
+}
+
+TEST(ChownByName, UnknownNamesAreRefusedWithTheirKey) {
+  auto u = chown_by_name("/nonexistent", "no-such-user-mailreport", "", "lmtp.unix-socket-owner",
+                         "lmtp.unix-socket-group");
+  ASSERT_FALSE(u.ok());
+  EXPECT_EQ(u.error().message, "lmtp.unix-socket-owner: unknown user 'no-such-user-mailreport'");
+  auto g = chown_by_name("/nonexistent", "", "no-such-group-mailreport", "milter.socket-owner",
+                         "milter.socket-group");
+  ASSERT_FALSE(g.ok());
+  EXPECT_EQ(g.error().message, "milter.socket-group: unknown group 'no-such-group-mailreport'");
+}
+
+TEST(ChownByName, GivesTheFileTheNamedOwner) {
+  char path[] = "/tmp/mailreport-chown-XXXXXX";
+  int fd = ::mkstemp(path);
+  ASSERT_GE(fd, 0);
+  ::close(fd);
+  passwd* me = ::getpwuid(::geteuid());
+  ASSERT_NE(me, nullptr);
+  // As root (CI) the file goes to nobody; otherwise naming ourselves is the one allowed chown.
+  std::string owner = ::geteuid() == 0 ? "nobody" : me->pw_name;
+  auto st = chown_by_name(path, owner, "", "k.owner", "k.group");
+  EXPECT_TRUE(st.ok()) << st.error().message;
+  struct stat sb {};
+  ASSERT_EQ(::stat(path, &sb), 0);
+  EXPECT_EQ(sb.st_uid, ::getpwnam(owner.c_str())->pw_uid);
+  ::unlink(path);
 }
 
 }  // namespace

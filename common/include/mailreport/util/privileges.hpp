@@ -16,4 +16,10 @@ namespace mailreport {
 // when any root identity is left afterwards.
 Status drop_privileges(const std::string& user, std::string_view key, std::string_view who);
 
+// Gives `path` (a daemon's unix socket) the named owner and/or group ("" keeps that one); the
+// names are looked up in the user and group databases. A name that does not exist fails with
+// Invalid, naming `owner_key` / `group_key` (e.g. "lmtp.unix-socket-owner"). Needs root.
+Status chown_by_name(const std::string& path, const std::string& owner, const std::string& group,
+                     std::string_view owner_key, std::string_view group_key);
+
 }  // namespace mailreport
