@@ -13,7 +13,6 @@
 #include <charconv>
 #include <iterator>
 #include <map>
-#include <nlohmann/json.hpp>
 #include <string_view>
 #include <tuple>
 #include <unordered_map>
@@ -28,64 +27,11 @@ namespace mailreport::store::sqlite {
 
 namespace {
 
-using nlohmann::json;
-
 constexpr std::int64_t kInterval = 3600;  // rows per UTC hour
 
 std::int64_t hour_of(std::int64_t t) {
   std::int64_t r = t % kInterval;
   return t - (r < 0 ? r + kInterval : r);
-}
-
-std::string dump(const json& j) {
-  return j.dump(-1, ' ', false, json::error_handler_t::replace);
-}
-
-json parse(const std::string& text) {
-  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
-  return j.is_array() ? j : json::array();
-}
-
-std::string str(const json& j, const char* name) {
-  auto it = j.find(name);
-  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
-std::string dkim_to_json(const std::vector<report::DmarcDkimAuth>& v) {
-  json j = json::array();
-  for (const auto& d : v) {
-    j.push_back({{"domain", d.domain},
-                 {"selector", d.selector},
-                 {"result", d.result},
-                 {"human_result", d.human_result}});
-  }
-  return dump(j);
-}
-
-std::vector<report::DmarcDkimAuth> dkim_from_json(const std::string& text) {
-  std::vector<report::DmarcDkimAuth> out;
-  for (const auto& e : parse(text)) {
-    if (!e.is_object()) continue;
-    out.push_back({str(e, "domain"), str(e, "selector"), str(e, "result"), str(e, "human_result")});
-  }
-  return out;
-}
-
-std::string spf_to_json(const std::vector<report::DmarcSpfAuth>& v) {
-  json j = json::array();
-  for (const auto& s : v) {
-    j.push_back({{"domain", s.domain}, {"scope", s.scope}, {"result", s.result}});
-  }
-  return dump(j);
-}
-
-std::vector<report::DmarcSpfAuth> spf_from_json(const std::string& text) {
-  std::vector<report::DmarcSpfAuth> out;
-  for (const auto& e : parse(text)) {
-    if (!e.is_object()) continue;
-    out.push_back({str(e, "domain"), str(e, "scope"), str(e, "result"), {}});
-  }
-  return out;
 }
 
 // One row to add: the batch's evaluations of one identity summed.
@@ -140,8 +86,8 @@ std::vector<std::string> identity_columns(const auth::Evaluation& ev) {
       d.dkim_aligned ? "pass" : "fail",
       d.spf_aligned ? "pass" : "fail",
       reasons_to_json(reasons),
-      dkim_to_json(dkim),
-      spf_to_json(spf),
+      dkim_auth_to_json(dkim),
+      spf_auth_to_json(spf),
   };
 }
 
@@ -267,8 +213,8 @@ EvaluationRow row_from(const Query& q) {
   r.record.row.policy_evaluated.dkim = q.text(21);
   r.record.row.policy_evaluated.spf = q.text(22);
   r.record.row.policy_evaluated.reason = reasons_from_json(q.text(23));
-  r.record.auth_results.dkim = dkim_from_json(q.text(24));
-  r.record.auth_results.spf = spf_from_json(q.text(25));
+  r.record.auth_results.dkim = dkim_auth_from_json(q.text(24));
+  r.record.auth_results.spf = spf_auth_from_json(q.text(25));
   r.rua = strings_from_json(q.text(26));
   r.ruf = strings_from_json(q.text(27));
   return r;
