@@ -17,6 +17,7 @@
 #include <tuple>
 #include <unordered_map>
 #include <utility>
+#include <vector>
 
 #include "mailreport/store/sha256.hpp"
 #include "store/json_columns.hpp"
@@ -225,6 +226,9 @@ EvaluationRow row_from(const Query& q) {
 Status SqliteStore::record_evaluations(std::span<const auth::Evaluation> batch) {
   // Sum the batch first: (policy domain, hour, key) → row.
   std::map<std::tuple<std::string, std::int64_t, std::string>, Pending> rows;
+  // The rows in the order their identity first arrived: new rows get their ids in that order,
+  // not in the order of their hash keys.
+  std::vector<decltype(rows)::const_iterator> arrival;
   // (policy domain, hour) → (time, rua, ruf) of the newest evaluation.
   std::map<std::pair<std::string, std::int64_t>, std::pair<std::int64_t, const auth::DmarcRecord*>>
       intervals;
@@ -243,6 +247,7 @@ Status SqliteStore::record_evaluations(std::span<const auth::Evaluation> batch) 
       auto [it, fresh] = rows.try_emplace({domain, hour, key});
       Pending& p = it->second;
       if (fresh) {
+        arrival.push_back(it);
         p.policy_domain = domain;
         p.interval_begin = hour;
         p.first_seen = p.last_seen = ev.time;
@@ -264,7 +269,8 @@ Status SqliteStore::record_evaluations(std::span<const auth::Evaluation> batch) 
   auto tx = begin_write();
   if (!tx) return std::move(tx).error();
   Connection& db = *writer_;
-  for (const auto& [k, p] : rows) {
+  for (auto row : arrival) {
+    const auto& [k, p] = *row;
     auto q = db.query(kUpsert);
     if (!q) return std::move(q).error();
     q->bind(1, p.policy_domain)
