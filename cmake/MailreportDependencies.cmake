@@ -11,6 +11,9 @@ pkg_check_modules(TOMLPLUSPLUS REQUIRED IMPORTED_TARGET tomlplusplus)
 pkg_check_modules(LIBPSL REQUIRED IMPORTED_TARGET libpsl)
 pkg_check_modules(OPENDKIM REQUIRED IMPORTED_TARGET opendkim)
 pkg_check_modules(MILTER REQUIRED IMPORTED_TARGET milter)
+# sd_notify() for the daemons' systemd readiness (Type=notify); a no-op without NOTIFY_SOCKET.
+pkg_check_modules(LIBSYSTEMD REQUIRED IMPORTED_TARGET libsystemd)
+pkg_check_modules(LIBCURL REQUIRED IMPORTED_TARGET libcurl)
 # libspf2 ships no pkg-config file (its library sits in /usr/lib); libunbound's names
 # libevent-dev and nettle-dev as private requirements we do not link statically. Both are found
 # directly.

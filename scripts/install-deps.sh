@@ -1,19 +1,21 @@
 #!/usr/bin/env bash
 # Installs, with apt-get, the Debian 12 packages mailreport needs to build (and, with --test,
 # to run every test: clang for the fuzz targets, Postfix for the LMTP and milter integration
-# tests, OpenDKIM and OpenDMARC (and libopendmarc's header) to compare verdicts with).
+# tests, OpenDKIM and OpenDMARC (and libopendmarc's header) to compare verdicts with; debhelper,
+# lintian, systemd (systemd-analyze) and m4 for the package test, tests/packaging/).
 # Does nothing for packages already installed.
 set -euo pipefail
 
 build_pkgs=(
   build-essential cmake ninja-build pkg-config
   libssl-dev libxml2-dev libgmime-3.0-dev libsqlite3-dev zlib1g-dev libarchive-dev
-  nlohmann-json3-dev libtomlplusplus-dev libcli11-dev
-  libmilter-dev libopendkim-dev libspf2-dev libpsl-dev libunbound-dev
+  nlohmann-json3-dev libtomlplusplus-dev libcli11-dev libsystemd-dev
+  libmilter-dev libopendkim-dev libspf2-dev libpsl-dev libunbound-dev libcurl4-openssl-dev
 )
 test_pkgs=(
   libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev sqlite3 time
   postfix opendkim opendkim-tools opendmarc libopendmarc-dev
+  debhelper lintian systemd m4 groff-base
 )
 
 want=("${build_pkgs[@]}")

@@ -40,6 +40,17 @@ const char* to_string(DkimResult v) noexcept {
 const char* to_string(DmarcResult v) noexcept {
   return kDmarc[static_cast<std::size_t>(v)];
 }
+const char* to_string(FailureKind v) noexcept {
+  switch (v) {
+    case FailureKind::Dkim:
+      return "dkim";
+    case FailureKind::Spf:
+      return "spf";
+    case FailureKind::Dmarc:
+      break;
+  }
+  return "dmarc";
+}
 const char* to_string(SpfScope v) noexcept {
   return v == SpfScope::Helo ? "helo" : "mfrom";
 }

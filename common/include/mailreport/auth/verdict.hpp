@@ -78,6 +78,17 @@ struct DkimVerdict {  // one per DKIM-Signature header, in header order
   std::string reason;
   bool testing = false;  // the key record has t=y (RFC 6376 §3.6.1)
   std::string header_b;  // first 8+ characters of b=, to tell signatures apart (RFC 6008)
+  // The signature has r=y (RFC 6651 §3.1): the signer asks for failure reports. Only ever
+  // set by our own verifier (trusted upstream A-R do not carry it).
+  bool report_requested = false;
+  // RFC 6591 §3.2.2 Auth-Failure for a failed signature: "bodyhash", "revoked", "signature"
+  // ("" when it passed or failed for another reason, e.g. no key).
+  std::string auth_failure;
+  // The canonicalized header and body the verifier hashed (RFC 6591 §3.1
+  // DKIM-Canonicalized-Header/Body), only for failed signatures with r=y and only when the
+  // verifier can give them; capped in size. Empty when not available.
+  std::string canonicalized_header;
+  std::string canonicalized_body;
 };
 
 // A parsed DMARC policy record (RFC 9989 §4.7; RFC 7489 §6.3 for pct and ri).
@@ -112,6 +123,32 @@ struct DmarcVerdict {
   std::string reason;  // why None/PermError/TempError, for logs and A-R
 };
 
+// RFC 6651 / RFC 6652 / RFC 7489 §7.3 failure reports: which kinds (failure.hpp plans them).
+enum class FailureKind { Dmarc, Dkim, Spf };
+const char* to_string(FailureKind v) noexcept;  // "dmarc", "dkim", "spf"
+
+// One failure report due for a message, to one destination address (rate limits and the
+// outbox work per address). Decided by auth::FailurePlanner (failure.hpp) in the milter, queued
+// by Store::record_evaluations, built and sent by outbound/ in mailreport serve.
+struct FailureReportRequest {
+  FailureKind kind = FailureKind::Dmarc;
+  std::string recipient;        // a plain address (mailto: and !size removed), verified
+  std::uint64_t max_size = 0;   // DMARC ruf "!size" in bytes (0 = no limit)
+  std::string reported_domain;  // Reported-Domain: the policy domain, DKIM d=, SPF domain
+  // Auth-Failure (RFC 6591 §3.2.2): "dmarc", "bodyhash", "revoked", "signature", "spf".
+  std::string auth_failure;
+  int dkim_index = -1;  // the signature reported on (index in Evaluation::dkim), -1: none
+  std::string spf_record;  // SPF-DNS: the v=spf1 TXT record evaluated (as published)
+  // Identity-Alignment (RFC 9991 / RFC 6591 §3.2): "none", "dkim", "spf", "dkim, spf".
+  std::string identity_alignment;
+  // Delivery-Result (RFC 6591 §3.1): "delivered", "spam", "policy", "reject", "other".
+  std::string delivery_result;
+  // The rate limit that applies (from report.<kind>.send): at most limit_count reports to this
+  // recipient per fixed window of limit_period seconds. limit_count 0 = unlimited.
+  std::uint32_t limit_count = 0;
+  std::int64_t limit_period = 0;
+};
+
 // Everything the milter learns about one message and hands to the store. One message with
 // several RCPTs is one Evaluation (envelope_to is the first recipient's domain, as mox and
 // OpenDMARC do).
@@ -127,6 +164,16 @@ struct Evaluation {
   std::vector<DkimVerdict> dkim;
   DmarcVerdict dmarc;
   bool trusted_upstream = false;  // results came from a trusted Authentication-Results
+
+  // Filled only when failure_reports is not empty (most messages carry none of this):
+  std::vector<FailureReportRequest> failure_reports;
+  std::string mail_from;             // MAIL FROM address without <> (Original-Mail-From)
+  std::vector<std::string> rcpt_to;  // RCPT TO addresses (Original-Rcpt-To)
+  std::string authentication_results;  // the A-R value we added (or would have added)
+  // The reported message as received: its header block (CRLF line ends), plus the body when
+  // report.failure.include = "message", cut at report.failure.max-original bytes.
+  std::string original;
+  bool original_truncated = false;
 };
 
 }  // namespace mailreport::auth

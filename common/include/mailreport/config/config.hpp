@@ -65,11 +65,84 @@ class NetworkList {
   std::vector<std::string> texts_;  // as written
 };
 
+// send = "N/period" (Stalwart's report.*.send): at most `count` reports per destination
+// address per fixed window of `period`, windows aligned to the epoch (UTC).
+struct RateLimit {
+  std::uint32_t count = 1;
+  std::chrono::seconds period{86400};
+};
+// Parses "1/1d", "10/12h" (count > 0; period as parse_duration).
+Result<RateLimit> parse_rate_limit(std::string_view text);
+
+// report.dmarc | report.dkim | report.spf: one kind of failure report (Stalwart's keys and
+// defaults).
+struct FailureReportSettings {
+  std::string from_name = "Report Subsystem";  // from-name
+  std::string from_address;  // from-address: 'noreply-dmarc@' (dkim, spf) + report.domain
+  std::string subject;       // subject: 'DMARC Authentication Failure Report' (DKIM, SPF)
+  std::vector<std::string> sign;  // sign: signature ids (signature.<id>); [] = unsigned
+  std::optional<RateLimit> send = RateLimit{};  // send: "1/1d"; false = never send (nullopt)
+};
+
+// report.dsn: applied by the milter to DSNs the MTA generates (null sender,
+// multipart/report; report-type=delivery-status). Empty = leave as the MTA wrote it.
+struct DsnSettings {
+  std::string from_name;          // report.dsn.from-name
+  std::string from_address;       // report.dsn.from-address
+  std::vector<std::string> sign;  // report.dsn.sign: signature ids
+};
+
+// What of the reported message a failure report carries (RFC 6591 §3.1 / RFC 9991).
+enum class FailureOriginal { Headers, Message };  // text/rfc822-headers | message/rfc822
+
+// report.failure: shared by the three failure report kinds.
+struct FailureFormatConfig {
+  FailureOriginal include = FailureOriginal::Headers;  // report.failure.include
+  std::uint64_t max_original = 64ull << 10;  // report.failure.max-original ("64KB"), cut beyond
+  // RFC 6590 redaction: local-parts of addresses in the report (Original-Mail-From,
+  // Original-Rcpt-To, the reported header fields) replaced by a keyed hash
+  // (HMAC-SHA256 with redact-key, hex, first 16 characters).
+  bool redact = false;     // report.failure.redact
+  std::string redact_key;  // report.failure.redact-key (required when redact = true)
+};
+
+// signature.<id>: a DKIM signing key (Stalwart's keys).
+struct SignatureConfig {
+  std::string id;
+  std::filesystem::path private_key;     // private-key: PEM file (PKCS#8 or traditional)
+  std::string domain;                    // domain: d=
+  std::string selector;                  // selector: s=
+  std::string algorithm = "rsa-sha256";  // algorithm: rsa-sha256 | ed25519-sha256
+  // headers: the fields signed (h=); default From, To, Cc, Subject, Date, Message-ID,
+  // In-Reply-To, References, MIME-Version, Content-Type, Content-Transfer-Encoding,
+  // Auto-Submitted.
+  std::vector<std::string> headers;
+  std::string canonicalization = "relaxed/relaxed";  // canonicalization: header/body
+};
+
+// How mailreport serve hands reports to the MTA (report.submit).
+enum class SubmitMethod { Sendmail, Smtp };
+struct SubmitConfig {
+  SubmitMethod method = SubmitMethod::Sendmail;                  // report.submit.method
+  std::filesystem::path sendmail_path = "/usr/sbin/sendmail";    // report.submit.sendmail-path
+  std::string smtp_url = "smtp://127.0.0.1:25";                  // report.submit.smtp-url
+  std::chrono::seconds timeout{60};                              // report.submit.timeout
+  std::chrono::seconds max_age{3 * 24 * 3600};  // report.submit.max-age: temporary failures
+                                                // are retried (backoff 1m doubling to 1h)
+                                                // until this age, then the report fails
+};
+
 struct ReportConfig {
   std::string domain;                  // report.domain: default the domain part of the hostname
   std::string submitter;               // report.submitter: default the hostname
   AddressPatterns analysis_addresses;  // report.analysis.addresses
   std::chrono::seconds analysis_retention{30 * 24 * 3600};  // report.analysis.store ("30d")
+  FailureReportSettings dmarc;  // report.dmarc.*  (failure reports; aggregate keys: issue 5)
+  FailureReportSettings dkim;   // report.dkim.*
+  FailureReportSettings spf;    // report.spf.*
+  DsnSettings dsn;              // report.dsn.*
+  FailureFormatConfig failure;  // report.failure.*
+  SubmitConfig submit;          // report.submit.*
 };
 
 struct StoreConfig {
@@ -153,6 +226,8 @@ struct MilterConfig {
 const char* to_string(TempErrorAction v) noexcept;   // "tempfail", "accept"
 const char* to_string(QuarantineAction v) noexcept;  // "hold", "accept"
 const char* to_string(DmarcDiscovery v) noexcept;    // "treewalk", "psl"
+const char* to_string(FailureOriginal v) noexcept;   // "headers", "message"
+const char* to_string(SubmitMethod v) noexcept;      // "sendmail", "smtp"
 
 struct LogConfig {
   LogLevel level = LogLevel::Info;  // log.level: debug | info | warning | error
@@ -174,6 +249,7 @@ class Config {
   DnsConfig dns;
   MilterConfig milter;
   LogConfig log;
+  std::map<std::string, SignatureConfig, std::less<>> signatures;  // signature.<id>
   std::filesystem::path source;  // the file it came from ("" for built-in defaults)
 
   // The built-in defaults (what an empty file gives).

@@ -168,6 +168,49 @@ struct EvaluationFilter {
   std::size_t limit = 0;              // 0 = no limit; newest hour first
 };
 
+// ---------------------------------------------------------------- outbox (reports we send)
+
+// A report waiting to be sent, or sent, or given up on. Failure reports are queued by
+// record_evaluations (from Evaluation::failure_reports, after the rate limit); aggregate
+// reports (issue 5) are queued with enqueue_outbox. mailreport serve claims due entries, builds
+// the message from the payload, signs and submits it, and records the outcome.
+enum class OutboxState { Queued, Sent, Failed };
+const char* to_string(OutboxState s) noexcept;  // "queued", "sent", "failed"
+std::optional<OutboxState> outbox_state_from_string(std::string_view s) noexcept;
+
+struct OutboxEntry {
+  std::int64_t id = 0;
+  std::string kind;             // "dmarc-failure", "dkim-failure", "spf-failure" (issue 5 adds more)
+  std::string recipient;        // an address, or an https URL
+  std::string reported_domain;  // the domain the report is about
+  std::int64_t created_at = 0;
+  OutboxState state = OutboxState::Queued;
+  unsigned attempts = 0;
+  std::int64_t next_attempt_at = 0;  // queued: not before this time (also the claim's lease)
+  std::int64_t finished_at = 0;      // sent or failed: when
+  std::string last_error;            // the last temporary or the final error
+  std::string message_id;            // Message-ID of the report as sent (bounce matching)
+  // What the report is built from; its format belongs to the kind (failure reports:
+  // store/failure_payload.hpp). Not filled by list_outbox unless asked.
+  std::string payload;
+};
+
+struct OutboxFilter {
+  std::optional<OutboxState> state;  // nullopt = any
+  std::string kind;                  // "" = any
+  std::int64_t after_id = 0;         // keyset paging
+  std::size_t limit = 0;             // 0 = no limit; oldest first
+  bool with_payload = false;
+};
+
+// Failure reports not queued because of the rate limit (report.<kind>.send), for logs and
+// metrics; counted per record_evaluations call.
+struct RecordStats {
+  std::uint64_t rows = 0;            // evaluations added to aggregated rows
+  std::uint64_t reports_queued = 0;  // failure reports put in the outbox
+  std::uint64_t reports_limited = 0;  // refused by the rate limit
+};
+
 // ---------------------------------------------------------------- writing
 
 // The sink that stores the extractor's reports for one raw message. Each report is written
@@ -231,9 +274,51 @@ class Store {
   // Adds a batch of the milter's evaluations to their aggregated rows (see EvaluationRow), in
   // one transaction: all or nothing. Evaluations without a DMARC record with rua= are
   // skipped. Thread-safe; waits for other writers like begin_write().
+  //
+  // In the same transaction, each evaluation's failure_reports are queued in the outbox, one
+  // entry per request, unless the recipient's rate limit for that kind (request.limit_count per
+  // fixed window of limit_period, windows aligned to the epoch, by the evaluation's time) is
+  // used up; the counters live in the store, so restarts do not reset them. Failure reports are
+  // queued also when the evaluation's record has no rua=.
   virtual Status record_evaluations(std::span<const auth::Evaluation> batch) = 0;
+  // TEMPORARY default bodies below (until the SQLite outbox lands this session): they refuse.
+  virtual Result<RecordStats> record_evaluations_counted(std::span<const auth::Evaluation>) {
+    return make_error(ErrorCode::Unsupported, "outbox not implemented by this store");
+  }
   // The aggregated rows, newest hour first, then by policy domain.
   virtual Result<std::vector<EvaluationRow>> list_evaluations(const EvaluationFilter& filter) = 0;
+
+  // The outbox. Entries are claimed by mailreport serve: claim_outbox returns up to `limit`
+  // queued entries due at `now` (next_attempt_at <= now), oldest first, with payload, and moves
+  // their next_attempt_at to now + lease_seconds (so a crashed sender's claim expires and
+  // another pass takes them; one claimant per entry at a time).
+  virtual Result<std::int64_t> enqueue_outbox(const OutboxEntry&) { return unsupported(); }
+  virtual Result<std::vector<OutboxEntry>> claim_outbox(std::int64_t /*now*/,
+                                                        std::size_t /*limit*/,
+                                                        std::int64_t /*lease_seconds*/) {
+    return unsupported();
+  }
+  virtual Status outbox_sent(std::int64_t /*id*/, std::int64_t /*now*/,
+                             std::string_view /*message_id*/) {
+    return unsupported();
+  }
+  // A temporary failure: attempts + 1, retried at next_attempt_at.
+  virtual Status outbox_retry(std::int64_t /*id*/, std::int64_t /*next_attempt_at*/,
+                              std::string_view /*error*/) {
+    return unsupported();
+  }
+  virtual Status outbox_failed(std::int64_t /*id*/, std::int64_t /*now*/,
+                               std::string_view /*error*/) {
+    return unsupported();
+  }
+  virtual Result<std::vector<OutboxEntry>> list_outbox(const OutboxFilter&) {
+    return unsupported();
+  }
+
+ private:
+  static Error unsupported() {
+    return make_error(ErrorCode::Unsupported, "outbox not implemented by this store");
+  }
 };
 
 // A stored raw message as an Input for the extractor: in memory up to `memory_limit` bytes,

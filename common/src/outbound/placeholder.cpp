@@ -1,0 +1,1 @@
+// Placeholder until outbound/ has its first source file (removed then).
