@@ -2,11 +2,14 @@
 // binds the LMTP sockets, drops privileges (lmtp.user), opens the store and serves until
 // SIGTERM/SIGINT, then stops gracefully (a message in DATA may finish) and exits 0.
 // Always in the foreground: systemd (or any supervisor) runs it; logs go to stderr.
+// systemd readiness (Type=notify): READY=1 once it accepts, RELOADING=1/READY=1 around SIGHUP,
+// STOPPING=1 when it stops; sd_notify is a no-op when NOTIFY_SOCKET is unset.
 #include <grp.h>
 #include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
 #include <sys/types.h>
+#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -131,18 +134,23 @@ int main(int argc, char** argv) {
       return kExitOsErr;
     }
     log.info("lmtp", "ready (store " + cfg->store.path.string() + ")");
+    ::sd_notify(0, "READY=1");
 
     for (;;) {
       int sig = 0;
       if (sigwait(&signals, &sig) != 0) continue;
       if (sig == SIGHUP) {
+        // Tell systemd the reload (ExecReload sends SIGHUP) is done, so that it does not wait.
+        ::sd_notify(0, "RELOADING=1");
         log.info("lmtp", "SIGHUP: configuration reload is not supported; restart instead");
+        ::sd_notify(0, "READY=1");
         continue;
       }
       log.info("lmtp",
                std::string("received ") + (sig == SIGTERM ? "SIGTERM" : "SIGINT") + ", stopping");
       break;
     }
+    ::sd_notify(0, "STOPPING=1");
     server.stop(kStopGrace);
   } catch (const std::exception& e) {
     log.error("lmtp", std::string("fatal: ") + e.what());

@@ -5,6 +5,8 @@
 // (for a while), writes every queued evaluation and exits 0. SIGHUP reloads the configuration
 // (new sessions use it; a few keys need a restart and are named in the log).
 // Always in the foreground: systemd (or any supervisor) runs it; logs go to stderr.
+// systemd readiness (Type=notify): READY=1 once it serves, RELOADING=1/READY=1 around a SIGHUP
+// reload, STOPPING=1 when it stops; sd_notify is a no-op when NOTIFY_SOCKET is unset.
 //
 // Signals: libmilter starts its own thread that takes SIGHUP, SIGTERM and SIGINT and stops the
 // milter on each of them. To keep SIGHUP for reloading, this main thread is the only one that
@@ -18,6 +20,7 @@
 #include <pwd.h>
 #include <signal.h>
 #include <sys/types.h>
+#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -215,6 +218,7 @@ int main(int argc, char** argv) {
     });
     pthread_sigmask(SIG_UNBLOCK, &signals, nullptr);
     log.info("milter", "ready (store " + cfg->store.path.string() + ")");
+    ::sd_notify(0, "READY=1");
 
     for (bool running = true; running;) {
       char b = 0;
@@ -224,12 +228,15 @@ int main(int argc, char** argv) {
       switch (b) {
         case SIGHUP:
           log.info("milter", "SIGHUP: reloading " + config_path);
+          ::sd_notify(0, "RELOADING=1");
           reload(config_path, sessions, log);
+          ::sd_notify(0, "READY=1");
           break;
         case SIGTERM:
         case SIGINT:
           log.info("milter",
                    std::string("received ") + (b == SIGTERM ? "SIGTERM" : "SIGINT") + ", stopping");
+          ::sd_notify(0, "STOPPING=1");
           lm.stop();
           running = false;
           break;
