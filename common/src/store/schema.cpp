@@ -14,6 +14,7 @@
 //   evaluations, evaluation_intervals   (migration 2) the milter's evaluations per hour
 // Migration 3 moved a DMARC record's auth_results into the record row and dropped the source
 // IP index (see its comment), and added reports.complete.
+//   outbox, outbox_rate          (migration 4) reports we send, failure report rate limits
 // Lists (rcpt_to, policy-string, header fields, errors) are JSON arrays in TEXT columns.
 #include "store/schema.hpp"
 
@@ -294,6 +295,39 @@ DROP INDEX dmarc_records_source_ip;
 -- report (same org, id and domain) that arrives later replaces it instead of being counted as
 -- a duplicate.
 ALTER TABLE reports ADD COLUMN complete INTEGER NOT NULL DEFAULT 1;
+)sql"},
+    // Reports we send (sqlite_outbox.cpp): the outbox and the failure reports' rate limits.
+    {4, R"sql(
+-- One row per report to send, from queued to sent or failed. A claim moves next_attempt_at
+-- forward (the lease), so the due entries are found by (state, next_attempt_at).
+CREATE TABLE outbox (
+  id INTEGER PRIMARY KEY,
+  kind TEXT NOT NULL,
+  recipient TEXT NOT NULL,
+  reported_domain TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  state TEXT NOT NULL CHECK (state IN ('queued', 'sent', 'failed')),
+  attempts INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at INTEGER NOT NULL,
+  finished_at INTEGER NOT NULL DEFAULT 0,
+  last_error TEXT NOT NULL DEFAULT '',
+  message_id TEXT NOT NULL DEFAULT '',
+  payload TEXT NOT NULL
+) STRICT;
+CREATE INDEX outbox_due ON outbox (state, next_attempt_at);
+
+-- report.<kind>.send = "N/period": reports queued per (kind, recipient) in a fixed window
+-- [window_start, window_end), windows aligned to the epoch. Windows that ended are deleted as
+-- new ones open and by the outbox pass.
+CREATE TABLE outbox_rate (
+  kind TEXT NOT NULL,
+  recipient TEXT NOT NULL,
+  window_start INTEGER NOT NULL,
+  window_end INTEGER NOT NULL,
+  count INTEGER NOT NULL,
+  PRIMARY KEY (kind, recipient, window_start)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX outbox_rate_end ON outbox_rate (window_end);
 )sql"},
 };
 

@@ -223,7 +223,10 @@ EvaluationRow row_from(const Query& q) {
 
 }  // namespace
 
-Status SqliteStore::record_evaluations(std::span<const auth::Evaluation> batch) {
+Result<RecordStats> SqliteStore::record_evaluations_counted(
+    std::span<const auth::Evaluation> batch) {
+  RecordStats stats;
+  bool reports_due = false;  // failure reports are queued also without rua= (sqlite_outbox.cpp)
   // Sum the batch first: (policy domain, hour, key) → row.
   std::map<std::tuple<std::string, std::int64_t, std::string>, Pending> rows;
   // The rows in the order their identity first arrived: new rows get their ids in that order,
@@ -235,6 +238,7 @@ Status SqliteStore::record_evaluations(std::span<const auth::Evaluation> batch) 
   // Fingerprint → its row in `rows` (see fingerprint()).
   std::unordered_map<std::string, Pending*> seen;
   for (const auth::Evaluation& ev : batch) {
+    reports_due = reports_due || !ev.failure_reports.empty();
     const auth::DmarcVerdict& d = ev.dmarc;
     // RFC 7489 §6.3 / RFC 9989 §4.7: no rua=, no aggregate report; nothing to keep.
     if (!d.record || d.record->rua.empty() || d.policy_domain.empty()) continue;
@@ -261,10 +265,11 @@ Status SqliteStore::record_evaluations(std::span<const auth::Evaluation> batch) 
     p.first_seen = std::min(p.first_seen, ev.time);
     p.last_seen = std::max(p.last_seen, ev.time);
     ++p.count;
+    ++stats.rows;
     auto& slot = intervals[{domain, hour}];
     if (slot.second == nullptr || ev.time >= slot.first) slot = {ev.time, &*d.record};
   }
-  if (rows.empty()) return {};
+  if (rows.empty() && !reports_due) return stats;
 
   auto tx = begin_write();
   if (!tx) return std::move(tx).error();
@@ -287,7 +292,7 @@ Status SqliteStore::record_evaluations(std::span<const auth::Evaluation> batch) 
         q->bind(param, p.columns[i]);
       }
     }
-    if (auto st = q->run(); !st) return st;
+    if (auto st = q->run(); !st) return std::move(st).error();
   }
   for (const auto& [k, v] : intervals) {
     auto q = db.query(kIntervalUpsert);
@@ -297,9 +302,13 @@ Status SqliteStore::record_evaluations(std::span<const auth::Evaluation> batch) 
         .bind(3, strings_to_json(v.second->rua))
         .bind(4, strings_to_json(v.second->ruf))
         .bind(5, v.first);
-    if (auto st = q->run(); !st) return st;
+    if (auto st = q->run(); !st) return std::move(st).error();
   }
-  return (*tx)->commit();
+  if (reports_due) {
+    if (auto st = queue_failure_reports(db, batch, stats); !st) return std::move(st).error();
+  }
+  if (auto st = (*tx)->commit(); !st) return std::move(st).error();
+  return stats;
 }
 
 Result<std::vector<EvaluationRow>> SqliteStore::list_evaluations(const EvaluationFilter& filter) {

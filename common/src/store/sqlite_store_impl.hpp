@@ -31,8 +31,19 @@ class SqliteStore final : public Store {
   Result<Summary> summary(std::size_t top_orgs) override;
   Result<PurgeResult> purge(std::int64_t received_before) override;
   // sqlite_evaluations.cpp
-  Status record_evaluations(std::span<const auth::Evaluation> batch) override;
+  Result<RecordStats> record_evaluations_counted(
+      std::span<const auth::Evaluation> batch) override;
   Result<std::vector<EvaluationRow>> list_evaluations(const EvaluationFilter& filter) override;
+  // sqlite_outbox.cpp
+  Status record_evaluations(std::span<const auth::Evaluation> batch) override;
+  Result<std::int64_t> enqueue_outbox(const OutboxEntry& entry) override;
+  Result<std::vector<OutboxEntry>> claim_outbox(std::int64_t now, std::size_t limit,
+                                                std::int64_t lease_seconds) override;
+  Status outbox_sent(std::int64_t id, std::int64_t now, std::string_view message_id) override;
+  Status outbox_retry(std::int64_t id, std::int64_t next_attempt_at,
+                      std::string_view error) override;
+  Status outbox_failed(std::int64_t id, std::int64_t now, std::string_view error) override;
+  Result<std::vector<OutboxEntry>> list_outbox(const OutboxFilter& filter) override;
 
   const SqliteOptions& options() const noexcept { return options_; }
 
@@ -68,6 +79,11 @@ class SqliteWriteTx final : public WriteTransaction {
   const SqliteOptions& options_;
   bool done_ = false;
 };
+
+// Queues the batch's failure reports (Evaluation::failure_reports) in the outbox after their
+// rate limits, inside the caller's write transaction (sqlite_outbox.cpp).
+Status queue_failure_reports(Connection& db, std::span<const auth::Evaluation> batch,
+                             RecordStats& stats);
 
 // The streaming sink (sqlite_writer.cpp).
 std::unique_ptr<ReportWriter> make_report_writer(Connection& db, std::int64_t message_id,

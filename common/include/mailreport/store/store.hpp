@@ -281,10 +281,10 @@ class Store {
   // used up; the counters live in the store, so restarts do not reset them. Failure reports are
   // queued also when the evaluation's record has no rua=.
   virtual Status record_evaluations(std::span<const auth::Evaluation> batch) = 0;
-  // TEMPORARY default bodies below (until the SQLite outbox lands this session): they refuse.
-  virtual Result<RecordStats> record_evaluations_counted(std::span<const auth::Evaluation>) {
-    return make_error(ErrorCode::Unsupported, "outbox not implemented by this store");
-  }
+  // The same, saying how many evaluations went into rows and how many failure reports were
+  // queued or refused by their rate limit.
+  virtual Result<RecordStats> record_evaluations_counted(
+      std::span<const auth::Evaluation> batch) = 0;
   // The aggregated rows, newest hour first, then by policy domain.
   virtual Result<std::vector<EvaluationRow>> list_evaluations(const EvaluationFilter& filter) = 0;
 
@@ -292,33 +292,19 @@ class Store {
   // queued entries due at `now` (next_attempt_at <= now), oldest first, with payload, and moves
   // their next_attempt_at to now + lease_seconds (so a crashed sender's claim expires and
   // another pass takes them; one claimant per entry at a time).
-  virtual Result<std::int64_t> enqueue_outbox(const OutboxEntry&) { return unsupported(); }
-  virtual Result<std::vector<OutboxEntry>> claim_outbox(std::int64_t /*now*/,
-                                                        std::size_t /*limit*/,
-                                                        std::int64_t /*lease_seconds*/) {
-    return unsupported();
-  }
-  virtual Status outbox_sent(std::int64_t /*id*/, std::int64_t /*now*/,
-                             std::string_view /*message_id*/) {
-    return unsupported();
-  }
+  // Queues an entry (state, attempts and finished_at are ignored; next_attempt_at 0 means
+  // created_at). Returns its id.
+  virtual Result<std::int64_t> enqueue_outbox(const OutboxEntry& entry) = 0;
+  virtual Result<std::vector<OutboxEntry>> claim_outbox(std::int64_t now, std::size_t limit,
+                                                        std::int64_t lease_seconds) = 0;
+  // The outcomes, each for a queued entry (NotFound otherwise); each counts an attempt.
+  virtual Status outbox_sent(std::int64_t id, std::int64_t now, std::string_view message_id) = 0;
   // A temporary failure: attempts + 1, retried at next_attempt_at.
-  virtual Status outbox_retry(std::int64_t /*id*/, std::int64_t /*next_attempt_at*/,
-                              std::string_view /*error*/) {
-    return unsupported();
-  }
-  virtual Status outbox_failed(std::int64_t /*id*/, std::int64_t /*now*/,
-                               std::string_view /*error*/) {
-    return unsupported();
-  }
-  virtual Result<std::vector<OutboxEntry>> list_outbox(const OutboxFilter&) {
-    return unsupported();
-  }
-
- private:
-  static Error unsupported() {
-    return make_error(ErrorCode::Unsupported, "outbox not implemented by this store");
-  }
+  virtual Status outbox_retry(std::int64_t id, std::int64_t next_attempt_at,
+                              std::string_view error) = 0;
+  virtual Status outbox_failed(std::int64_t id, std::int64_t now, std::string_view error) = 0;
+  // Entries oldest first (by id).
+  virtual Result<std::vector<OutboxEntry>> list_outbox(const OutboxFilter& filter) = 0;
 };
 
 // A stored raw message as an Input for the extractor: in memory up to `memory_limit` bytes,
