@@ -31,7 +31,7 @@ auth::Evaluation evaluation(std::int64_t time, const std::string& policy_domain,
   ev.header_from = policy_domain;
   ev.spf = {{auth::SpfScope::MailFrom, auth::SpfResult::Fail, policy_domain, "", ""}};
   ev.dkim = {{auth::DkimResult::Pass, policy_domain, "sel1", "@" + policy_domain, "rsa-sha256", "",
-              false, ""}};
+              false, "", false, "", "", ""}};
   ev.dmarc.result = auth::DmarcResult::Pass;
   ev.dmarc.header_from = policy_domain;
   ev.dmarc.policy_domain = policy_domain;

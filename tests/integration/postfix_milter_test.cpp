@@ -42,6 +42,7 @@
 #include "mailreport/ingest/ingest.hpp"
 #include "mailreport/lmtp/server.hpp"
 #include "mailreport/store/sqlite_store.hpp"
+#include "postfix_support.hpp"
 #include "process_util.hpp"
 #include "testsupport.hpp"
 
@@ -54,22 +55,6 @@ using namespace std::chrono_literals;
 constexpr const char* kPostfix = "/usr/sbin/postfix";
 constexpr const char* kOurId = "mx.test";
 constexpr auto kTimeout = 90s;  // CI machines have 2 cores; the ASan build is slow
-
-bool wait_until(std::chrono::milliseconds timeout, const std::function<bool()>& done) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  for (;;) {
-    if (done()) return true;
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(200ms);
-  }
-}
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 // The LMTP sink: keeps every message Postfix delivers.
 class KeepingIngestor final : public ingest::Ingestor {
@@ -95,71 +80,6 @@ class KeepingIngestor final : public ingest::Ingestor {
  private:
   std::mutex mu_;
   std::vector<std::pair<std::vector<std::string>, std::string>> messages_;
-};
-
-// Just enough SMTP (RFC 5321) for smtpd: one command at a time, dot-stuffed DATA.
-class Smtp {
- public:
-  explicit Smtp(std::uint16_t port) {
-    fd_ = UniqueFd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    timeval tv{60, 0};
-    ::setsockopt(fd_.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = htons(port);
-    if (::connect(fd_.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) fd_ = UniqueFd();
-  }
-  // The reply's last line ("250 2.0.0 Ok: queued as X"), or what went wrong.
-  std::string reply() {
-    for (;;) {
-      auto eol = buf_.find("\r\n");
-      if (eol == std::string::npos) {
-        char chunk[4096];
-        ssize_t n = ::recv(fd_.get(), chunk, sizeof chunk, 0);
-        if (n <= 0) return "connection lost";
-        buf_.append(chunk, static_cast<std::size_t>(n));
-        continue;
-      }
-      std::string line = buf_.substr(0, eol);
-      buf_.erase(0, eol + 2);
-      if (line.size() < 4 || line[3] == ' ') return line;
-    }
-  }
-  std::string command(const std::string& line) {
-    send_all(line + "\r\n");
-    return reply();
-  }
-  // MAIL, RCPT, DATA; the reply to the end of data.
-  std::string send(const std::string& from, const std::string& to, const std::string& message) {
-    for (const auto& [cmd, want] :
-         {std::pair{"MAIL FROM:<" + from + ">", "250"}, std::pair{"RCPT TO:<" + to + ">", "250"},
-          std::pair{std::string("DATA"), "354"}}) {
-      std::string r = command(cmd);
-      if (r.rfind(want, 0) != 0) return cmd + ": " + r;
-    }
-    std::string data;
-    std::istringstream in(message);
-    for (std::string line; std::getline(in, line);) {
-      if (!line.empty() && line.back() == '\r') line.pop_back();
-      if (!line.empty() && line.front() == '.') data += '.';  // RFC 5321 §4.5.2
-      data += line + "\r\n";
-    }
-    send_all(data + ".\r\n");
-    return reply();
-  }
-  bool ok() const { return static_cast<bool>(fd_); }
-
- private:
-  void send_all(std::string_view bytes) {
-    while (!bytes.empty()) {
-      ssize_t n = ::send(fd_.get(), bytes.data(), bytes.size(), MSG_NOSIGNAL);
-      if (n <= 0) return;
-      bytes.remove_prefix(static_cast<std::size_t>(n));
-    }
-  }
-  UniqueFd fd_;
-  std::string buf_;
 };
 
 class PostfixMilterTest : public ::testing::Test {
@@ -315,33 +235,6 @@ std::string signed_message(const dkim::TestKey& key) {
   // RFC 8601 §5: a field claiming our authserv-id that arrives from outside is forged.
   m.prepend("Authentication-Results", std::string(kOurId) + "; dmarc=pass header.from=evil.test");
   return m.raw();
-}
-
-// The values of the Authentication-Results fields (unfolded) that start with `id`.
-std::vector<std::string> our_results(const std::string& message, const std::string& id) {
-  std::vector<std::string> out;
-  std::istringstream in(message.substr(0, message.find("\r\n\r\n")));
-  std::string current;
-  auto flush = [&] {
-    const std::string prefix = "Authentication-Results:";
-    if (current.rfind(prefix, 0) == 0) {
-      std::string v = current.substr(prefix.size());
-      v.erase(0, v.find_first_not_of(" \t"));
-      if (v.rfind(id, 0) == 0) out.push_back(v);
-    }
-    current.clear();
-  };
-  for (std::string line; std::getline(in, line);) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (!line.empty() && (line[0] == ' ' || line[0] == '\t')) {
-      current += " " + line.substr(line.find_first_not_of(" \t"));
-    } else {
-      flush();
-      current = line;
-    }
-  }
-  flush();
-  return out;
 }
 
 TEST_F(PostfixMilterTest, MailThroughPostfixGetsOurAuthenticationResultsAndIsRecorded) {

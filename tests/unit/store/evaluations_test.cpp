@@ -35,9 +35,9 @@ auth::Evaluation sample_evaluation(std::int64_t time = kHour + 800,
             {auth::SpfScope::Helo, auth::SpfResult::None, "mail.sender.example",
              "mail.sender.example", ""}};
   ev.dkim = {{auth::DkimResult::Pass, "Example.com", "s1", "@example.com", "rsa-sha256", "", false,
-              "abcdefgh"},
+              "abcdefgh", false, "", "", ""},
              {auth::DkimResult::Fail, "other.example", "s2", "@other.example", "ed25519-sha256",
-              "body hash mismatch", false, "ijklmnop"}};
+              "body hash mismatch", false, "ijklmnop", false, "bodyhash", "", ""}};
   auto& d = ev.dmarc;
   d.result = auth::DmarcResult::Pass;
   d.header_from = "example.com";
