@@ -1,5 +1,5 @@
-// Syntax checks of configuration values: domain names, user names, listener addresses and
-// recipient patterns.
+// Syntax checks of configuration values: domain names, user names, listener addresses,
+// recipient patterns, mail addresses, header field names and DKIM canonicalization.
 #include "config/checks.hpp"
 
 #include <arpa/inet.h>
@@ -266,6 +266,51 @@ std::optional<std::string> check_address_pattern(std::string_view pattern) {
            "': never matches, because the +tag of an address is removed before matching";
   }
   return std::nullopt;
+}
+
+std::optional<std::string> check_mailbox(std::string_view address) {
+  const auto at = address.rfind('@');
+  if (at == std::string_view::npos || at == 0) {
+    return "'" + std::string(address) + "' is not a mail address (local-part@domain)";
+  }
+  // RFC 5321 §4.1.2 Dot-string: atext and dots. Quoted local-parts are not supported here.
+  for (char c : address.substr(0, at)) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u <= ' ' || u == 0x7f || std::strchr("\"(),:;<>@[\\]", c) != nullptr) {
+      return "'" + std::string(address) + "': the local-part may not contain '" +
+             std::string(1, c) + "'";
+    }
+  }
+  if (!is_domain_name(address.substr(at + 1))) {
+    return "'" + std::string(address) + "': '" + std::string(address.substr(at + 1)) +
+           "' is not a domain name";
+  }
+  return std::nullopt;
+}
+
+bool is_field_name(std::string_view name) {
+  if (name.empty()) return false;
+  for (char c : name) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 33 || u > 126 || c == ':') return false;
+  }
+  return true;
+}
+
+Result<std::string> parse_canonicalization(std::string_view text) {
+  const auto slash = text.find('/');
+  std::string header(text.substr(0, slash));
+  std::string body(slash == std::string_view::npos ? "simple" : text.substr(slash + 1));
+  for (std::string* s : {&header, &body}) {
+    for (char& c : *s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (*s != "simple" && *s != "relaxed") {
+      return make_error(ErrorCode::Invalid,
+                        "'" + std::string(text) +
+                            "': must be header/body, each \"simple\" or \"relaxed\" "
+                            "(e.g. \"relaxed/relaxed\")");
+    }
+  }
+  return header + "/" + body;
 }
 
 }  // namespace mailreport::config::detail

@@ -1,5 +1,6 @@
 // Private helpers of the config module: syntax checks of the values that are not plain
-// numbers (domain names, user names, listener addresses, recipient patterns).
+// numbers (domain names, user names, listener addresses, recipient patterns, mail addresses,
+// header field names, DKIM canonicalization).
 #pragma once
 
 #include <optional>
@@ -59,5 +60,16 @@ std::optional<std::string> check_local_data(std::string_view text);
 
 // Why a report.analysis.addresses pattern can never match, or nullopt when it is fine.
 std::optional<std::string> check_address_pattern(std::string_view pattern);
+
+// Why `address` cannot be a plain mail address (local-part@domain, RFC 5321 §4.1.2 without
+// quoted local-parts or address literals), or nullopt.
+std::optional<std::string> check_mailbox(std::string_view address);
+
+// RFC 5322 §3.6.8 field-name: 1*ftext (printable US-ASCII except ':').
+bool is_field_name(std::string_view name);
+
+// RFC 6376 §3.5 c=: "header/body" or "header" alone (the body then "simple"), each "simple" or
+// "relaxed" (case-insensitive). Returns the canonical "header/body" form in lower case.
+Result<std::string> parse_canonicalization(std::string_view text);
 
 }  // namespace mailreport::config::detail

@@ -47,7 +47,9 @@ std::optional<std::string> Config::get(std::string_view dotted_key) const {
 
 namespace {
 
-enum class Kind { String, Bool, Integer, Number, Size, Duration, Mode, List };
+// Ids: a list of signature ids (report.*.sign), as a TOML array or, as Stalwart writes it, one
+// string "['rsa-' + config_get('report.domain'), ...]". Rate: "N/period" or false.
+enum class Kind { String, Bool, Integer, Number, Size, Duration, Mode, List, Ids, Rate };
 
 struct KeySpec {
   std::string_view name;
@@ -59,24 +61,58 @@ struct KeySpec {
 constexpr std::array<std::string_view, 5> kDefaultAnalysisAddresses = {
     "dmarc@*", "dmarc-reports@*", "tlsrpt@*", "abuse@*", "postmaster@*"};
 constexpr std::array<std::string_view, 2> kDefaultTrustedNetworks = {"127.0.0.0/8", "::1/128"};
+// signature.<id>.headers: what Stalwart signs, plus Auto-Submitted (RFC 3834) which our
+// reports carry. RFC 6376 §5.4: From MUST be signed.
+constexpr std::array<std::string_view, 12> kDefaultSignedHeaders = {"From",
+                                                                    "To",
+                                                                    "Cc",
+                                                                    "Subject",
+                                                                    "Date",
+                                                                    "Message-ID",
+                                                                    "In-Reply-To",
+                                                                    "References",
+                                                                    "MIME-Version",
+                                                                    "Content-Type",
+                                                                    "Content-Transfer-Encoding",
+                                                                    "Auto-Submitted"};
 
-// The default elements of a list key.
-std::vector<std::string> default_list(std::string_view key) {
-  if (key == "report.analysis.addresses") {
-    return {kDefaultAnalysisAddresses.begin(), kDefaultAnalysisAddresses.end()};
-  }
-  if (key == "milter.trusted-networks") {
-    return {kDefaultTrustedNetworks.begin(), kDefaultTrustedNetworks.end()};
-  }
-  return {};
-}
+// The failure report kinds, as their sections are named.
+constexpr std::array<std::string_view, 3> kFailureKinds = {"dmarc", "dkim", "spf"};
 
 // Every key and its default, in one place.
-constexpr std::array<KeySpec, 48> kKeys = {{
+constexpr std::array<KeySpec, 75> kKeys = {{
     {"report.domain", Kind::String, "", true},      // domain part of the host name
     {"report.submitter", Kind::String, "", true},   // the host name
     {"report.analysis.addresses", Kind::List, ""},  // kDefaultAnalysisAddresses
     {"report.analysis.store", Kind::Duration, "30d"},
+    // Failure reports, with Stalwart's keys and defaults.
+    {"report.dmarc.from-name", Kind::String, "Report Subsystem"},
+    {"report.dmarc.from-address", Kind::String, "", true},  // 'noreply-dmarc@' + report.domain
+    {"report.dmarc.subject", Kind::String, "DMARC Authentication Failure Report"},
+    {"report.dmarc.sign", Kind::Ids, "", true},  // ['rsa-' + report.domain, 'ed25519-' + ...]
+    {"report.dmarc.send", Kind::Rate, "1/1d"},
+    {"report.dkim.from-name", Kind::String, "Report Subsystem"},
+    {"report.dkim.from-address", Kind::String, "", true},  // 'noreply-dkim@' + report.domain
+    {"report.dkim.subject", Kind::String, "DKIM Authentication Failure Report"},
+    {"report.dkim.sign", Kind::Ids, "", true},
+    {"report.dkim.send", Kind::Rate, "1/1d"},
+    {"report.spf.from-name", Kind::String, "Report Subsystem"},
+    {"report.spf.from-address", Kind::String, "", true},  // 'noreply-spf@' + report.domain
+    {"report.spf.subject", Kind::String, "SPF Authentication Failure Report"},
+    {"report.spf.sign", Kind::Ids, "", true},
+    {"report.spf.send", Kind::Rate, "1/1d"},
+    {"report.dsn.from-name", Kind::String, ""},
+    {"report.dsn.from-address", Kind::String, ""},
+    {"report.dsn.sign", Kind::Ids, ""},
+    {"report.failure.include", Kind::String, "headers"},
+    {"report.failure.max-original", Kind::Size, "64KB"},
+    {"report.failure.redact", Kind::Bool, "false"},
+    {"report.failure.redact-key", Kind::String, ""},
+    {"report.submit.method", Kind::String, "sendmail"},
+    {"report.submit.sendmail-path", Kind::String, "/usr/sbin/sendmail"},
+    {"report.submit.smtp-url", Kind::String, "smtp://127.0.0.1:25"},
+    {"report.submit.timeout", Kind::Duration, "60s"},
+    {"report.submit.max-age", Kind::Duration, "3d"},
     {"store.type", Kind::String, "sqlite"},
     {"store.path", Kind::String, "/var/lib/mailreport/mailreport.db"},
     {"lmtp.hostname", Kind::String, "", true},  // report.submitter
@@ -123,22 +159,59 @@ constexpr std::array<KeySpec, 48> kKeys = {{
     {"milter.flush-interval", Kind::Duration, "1s"},
 }};
 
+// The keys of each [signature.<id>] table (Stalwart's), named "signature.*.<key>" here.
+// private-key, domain and selector have no default: they are required.
+constexpr std::array<KeySpec, 6> kSignatureKeys = {{
+    {"signature.*.private-key", Kind::String, ""},
+    {"signature.*.domain", Kind::String, ""},
+    {"signature.*.selector", Kind::String, ""},
+    {"signature.*.algorithm", Kind::String, "rsa-sha256"},
+    {"signature.*.headers", Kind::List, ""},  // kDefaultSignedHeaders
+    {"signature.*.canonicalization", Kind::String, "relaxed/relaxed"},
+}};
+constexpr std::string_view kSignaturePrefix = "signature.";
+
 // Tables that hold the keys above.
-constexpr std::array<std::string_view, 8> kSections = {
-    "report", "report.analysis", "store", "lmtp", "limits", "dns", "milter", "log"};
+constexpr std::array<std::string_view, 14> kSections = {"report",         "report.analysis",
+                                                        "report.dmarc",   "report.dkim",
+                                                        "report.spf",     "report.dsn",
+                                                        "report.failure", "report.submit",
+                                                        "store",          "lmtp",
+                                                        "limits",         "dns",
+                                                        "milter",         "log"};
 
 // Sections that later modules will define. Their keys are accepted as they are and kept in
 // Config::raw (evaluated when they are expressions of our grammar, else as written).
-constexpr std::array<std::string_view, 9> kReserved = {"report.dmarc", "report.dkim", "report.spf",
-                                                       "report.tls",   "report.dsn",  "signature",
-                                                       "webhook",      "dashboard",   "tlsrpt"};
+constexpr std::array<std::string_view, 5> kReserved = {"report.dmarc.aggregate", "report.tls",
+                                                       "webhook", "dashboard", "tlsrpt"};
 
 // config_get chains deeper than this are refused (and keep the recursion bounded).
 constexpr std::size_t kMaxDepth = 32;
 
+std::string_view last_segment(std::string_view key) {
+  const auto dot = key.rfind('.');
+  return dot == std::string_view::npos ? key : key.substr(dot + 1);
+}
+
 const KeySpec* find_spec(std::string_view key) {
   for (const KeySpec& k : kKeys) {
     if (k.name == key) return &k;
+  }
+  return nullptr;
+}
+
+// "signature.<id>.<key>" split into id and key ("" when `key` is not of that shape). The id
+// may hold dots (Stalwart's default ids are 'rsa-' + report.domain); the key never does.
+std::pair<std::string_view, std::string_view> split_signature_key(std::string_view key) {
+  if (!key.starts_with(kSignaturePrefix)) return {};
+  const auto dot = key.rfind('.');
+  if (dot <= kSignaturePrefix.size()) return {};
+  return {key.substr(kSignaturePrefix.size(), dot - kSignaturePrefix.size()), key.substr(dot + 1)};
+}
+
+const KeySpec* find_signature_spec(std::string_view field) {
+  for (const KeySpec& k : kSignatureKeys) {
+    if (last_segment(k.name) == field) return &k;
   }
   return nullptr;
 }
@@ -169,11 +242,6 @@ std::size_t edit_distance(std::string_view a, std::string_view b) {
     }
   }
   return row[b.size()];
-}
-
-std::string_view last_segment(std::string_view key) {
-  const auto dot = key.rfind('.');
-  return dot == std::string_view::npos ? key : key.substr(dot + 1);
 }
 
 // " (did you mean lmtp.tcp?)" for a near miss, else "".
@@ -267,7 +335,9 @@ class Loader {
         problem(key, line, "a quoted key may not contain '.'; write the dotted key without quotes");
         continue;
       }
-      if (is_reserved(key)) {
+      if (key == "signature") {
+        collect_signatures(node, line);
+      } else if (is_reserved(key)) {
         collect_reserved(node, key, line);
       } else if (const KeySpec* spec = find_spec(key)) {
         entries_.emplace(key, Entry{&node, line, spec});
@@ -284,6 +354,44 @@ class Loader {
     }
   }
 
+  // [signature."<id>"]: one table per signing key. The id is any non-empty TOML key, dots
+  // included (quoted: [signature."rsa-example.com"]).
+  void collect_signatures(const toml::node& node, int line) {
+    const auto* table = node.as_table();
+    if (!table) {
+      problem("signature", line, "must be a table of signing keys ([signature.\"<id>\"])");
+      return;
+    }
+    for (auto&& [id_key, id_node] : *table) {
+      const std::string id(id_key.str());
+      const std::string prefix = std::string(kSignaturePrefix) + id;
+      const int id_line = line_of(id_key.source());
+      const auto* keys = id_node.as_table();
+      if (id.empty() || !keys) {
+        problem(prefix, id_line,
+                id.empty() ? "a signature id may not be empty"
+                           : "must be a table ([signature.\"" + id +
+                                 "\"]) of private-key, "
+                                 "domain, selector, algorithm, headers, canonicalization");
+        continue;
+      }
+      signature_ids_.emplace(id, id_line);
+      for (auto&& [k, child] : *keys) {
+        const std::string key = prefix + "." + std::string(k.str());
+        const int key_line = line_of(k.source());
+        if (const KeySpec* spec = find_signature_spec(k.str());
+            spec && k.str().find('.') == std::string_view::npos) {
+          entries_.emplace(key, Entry{&child, key_line, spec});
+        } else {
+          problem(key, key_line,
+                  std::string(child.is_table() ? "unknown section" : "unknown key") +
+                      " (a signature has private-key, domain, selector, algorithm, headers "
+                      "and canonicalization)");
+        }
+      }
+    }
+  }
+
   void collect_reserved(const toml::node& node, const std::string& key, int line) {
     if (const auto* table = node.as_table()) {
       for (auto&& [k, child] : *table) {
@@ -296,8 +404,16 @@ class Loader {
 
   // --- step 2: evaluate ---------------------------------------------------------------------
 
+  // The spec of a known key: one of kKeys, or a key of a configured signature.
+  const KeySpec* spec_of(std::string_view key) const {
+    if (const KeySpec* spec = find_spec(key)) return spec;
+    const auto [id, field] = split_signature_key(key);
+    if (id.empty() || signature_ids_.find(id) == signature_ids_.end()) return nullptr;
+    return find_signature_spec(field);
+  }
+
   bool exists(const std::string& key) const {
-    return entries_.count(key) != 0 || find_spec(key) != nullptr;
+    return entries_.count(key) != 0 || spec_of(key) != nullptr;
   }
 
   // The evaluated text of a key that exists (in the file, or a known key's default).
@@ -328,11 +444,15 @@ class Loader {
 
   std::optional<std::string> compute(const std::string& key, Slot& slot) {
     auto it = entries_.find(key);
-    if (it == entries_.end()) return default_text(*find_spec(key));
+    if (it == entries_.end()) return default_text(key, *spec_of(key));
     const Entry& e = it->second;
     const bool lenient = e.spec == nullptr;
-    if (const auto* s = e.node->as_string()) return evaluate(key, s->get(), e.line, lenient);
-    if (const auto* array = e.node->as_array(); array && e.spec && e.spec->kind == Kind::List) {
+    const bool list = e.spec && (e.spec->kind == Kind::List || e.spec->kind == Kind::Ids);
+    if (const auto* s = e.node->as_string()) {
+      if (e.spec && e.spec->kind == Kind::Ids) return evaluate_id_list(key, s->get(), e.line, slot);
+      return evaluate(key, s->get(), e.line, lenient);
+    }
+    if (const auto* array = e.node->as_array(); array && list) {
       bool ok = true;
       std::vector<std::string> texts;
       for (const toml::node& element : *array) {
@@ -352,7 +472,89 @@ class Loader {
     return render(*e.node);
   }
 
-  std::optional<std::string> default_text(const KeySpec& spec) {
+  // Stalwart's one-string list, "['rsa-' + config_get('report.domain'), 'b']": the text
+  // between the brackets split at the commas outside 'literals', each element an expression.
+  // Without brackets the whole string is one element.
+  std::optional<std::string> evaluate_id_list(const std::string& key, std::string_view text,
+                                              int line, Slot& slot) {
+    std::string_view inner = text;
+    while (!inner.empty() && (inner.front() == ' ' || inner.front() == '\t'))
+      inner.remove_prefix(1);
+    while (!inner.empty() && (inner.back() == ' ' || inner.back() == '\t')) inner.remove_suffix(1);
+    std::vector<std::string_view> elements;
+    if (inner.size() >= 2 && inner.front() == '[' && inner.back() == ']') {
+      inner = inner.substr(1, inner.size() - 2);
+      bool in_literal = false;
+      std::size_t start = 0;
+      for (std::size_t i = 0; i < inner.size(); ++i) {
+        const char c = inner[i];
+        if (in_literal && c == '\\') {
+          ++i;  // \' and \\ (the expression parser checks the escape)
+        } else if (c == '\'') {
+          in_literal = !in_literal;
+        } else if (c == ',' && !in_literal) {
+          elements.push_back(inner.substr(start, i - start));
+          start = i + 1;
+        }
+      }
+      elements.push_back(inner.substr(start));
+      // "[]" and a trailing comma ("['a',]") add no element.
+      if (elements.back().find_first_not_of(" \t") == std::string_view::npos) elements.pop_back();
+    } else {
+      elements.push_back(inner);
+    }
+    bool ok = true;
+    std::vector<std::string> texts;
+    for (std::string_view element : elements) {
+      Item item{std::nullopt, line};
+      if (element.find_first_not_of(" \t") == std::string_view::npos) {
+        problem(key, line, "an empty element in the list '" + std::string(text) + "'");
+      } else {
+        const auto first = element.find_first_not_of(" \t");
+        const auto last = element.find_last_not_of(" \t");
+        item.text = evaluate(key, element.substr(first, last - first + 1), line, false);
+      }
+      ok = ok && item.text.has_value();
+      if (item.text) texts.push_back(*item.text);
+      slot.items.push_back(std::move(item));
+    }
+    if (!ok) return std::nullopt;
+    return render_list(texts);
+  }
+
+  // The default elements of a list key (nullopt when a key they depend on failed).
+  std::optional<std::vector<std::string>> default_list(std::string_view key) {
+    if (key == "report.analysis.addresses") {
+      return std::vector<std::string>(kDefaultAnalysisAddresses.begin(),
+                                      kDefaultAnalysisAddresses.end());
+    }
+    if (key == "milter.trusted-networks") {
+      return std::vector<std::string>(kDefaultTrustedNetworks.begin(),
+                                      kDefaultTrustedNetworks.end());
+    }
+    if (key.starts_with(kSignaturePrefix) && key.ends_with(".headers")) {
+      return std::vector<std::string>(kDefaultSignedHeaders.begin(), kDefaultSignedHeaders.end());
+    }
+    for (std::string_view kind : kFailureKinds) {
+      // Stalwart: sign = "['rsa-' + config_get('report.domain'), 'ed25519-' + config_get(...)]"
+      if (key == "report." + std::string(kind) + ".sign") {
+        auto domain = value_of("report.domain");
+        if (!domain) return std::nullopt;
+        return std::vector<std::string>{"rsa-" + *domain, "ed25519-" + *domain};
+      }
+    }
+    return std::vector<std::string>{};
+  }
+
+  std::optional<std::string> default_text(const std::string& key, const KeySpec& spec) {
+    for (std::string_view kind : kFailureKinds) {
+      // Stalwart: from-address = "'noreply-dmarc@' + config_get('report.domain')".
+      if (key == "report." + std::string(kind) + ".from-address") {
+        auto domain = value_of("report.domain");
+        if (!domain) return std::nullopt;
+        return "noreply-" + std::string(kind) + "@" + *domain;
+      }
+    }
     if (spec.name == "report.domain") return detail::host_names().domain;
     if (spec.name == "report.submitter") return detail::host_names().fqdn;
     if (spec.name == "lmtp.hostname") return value_of("report.submitter");
@@ -364,7 +566,11 @@ class Loader {
       auto dir = std::filesystem::path(*path).parent_path();
       return dir.empty() ? std::string(".") : dir.string();
     }
-    if (spec.kind == Kind::List) return render_list(default_list(spec.name));
+    if (spec.kind == Kind::List || spec.kind == Kind::Ids) {
+      auto items = default_list(key);
+      if (!items) return std::nullopt;
+      return render_list(*items);
+    }
     return std::string(spec.default_text);
   }
 
@@ -460,7 +666,7 @@ class Loader {
 
   std::optional<bool> get_bool(std::string_view key) {
     const Entry* e = entry(key);
-    if (!e) return find_spec(key)->default_text == "true";
+    if (!e) return spec_of(key)->default_text == "true";
     if (const auto* b = e->node->as_boolean()) return b->get();
     wrong_type(key, "true or false");
     return std::nullopt;
@@ -468,7 +674,7 @@ class Loader {
 
   std::optional<std::int64_t> get_integer(std::string_view key) {
     const Entry* e = entry(key);
-    if (!e) return std::stoll(std::string(find_spec(key)->default_text));
+    if (!e) return std::stoll(std::string(spec_of(key)->default_text));
     if (const auto* i = e->node->as_integer()) return i->get();
     wrong_type(key, "an integer");
     return std::nullopt;
@@ -476,7 +682,7 @@ class Loader {
 
   std::optional<double> get_number(std::string_view key) {
     const Entry* e = entry(key);
-    if (!e) return std::stod(std::string(find_spec(key)->default_text));
+    if (!e) return std::stod(std::string(spec_of(key)->default_text));
     if (const auto* f = e->node->as_floating_point()) return f->get();
     if (const auto* i = e->node->as_integer()) return static_cast<double>(i->get());
     wrong_type(key, "a number");
@@ -553,22 +759,27 @@ class Loader {
   std::optional<std::vector<Item>> get_list(std::string_view key) {
     const Entry* e = entry(key);
     if (!e) {
+      auto defaults = default_list(key);
+      if (!defaults) return std::nullopt;
       std::vector<Item> items;
-      for (auto& p : default_list(key)) items.push_back({std::move(p), 0});
+      for (auto& p : *defaults) items.push_back({std::move(p), 0});
       return items;
     }
     const auto* array = e->node->as_array();
-    if (!array) {
-      wrong_type(key, "an array of strings");
+    const bool ids = e->spec && e->spec->kind == Kind::Ids;
+    if (!array && !(ids && e->node->is_string())) {
+      wrong_type(key, ids ? "an array of signature ids" : "an array of strings");
       return std::nullopt;
     }
     (void)value_of(std::string(key));  // evaluates the elements into the slot
     bool ok = true;
-    for (const toml::node& element : *array) {
-      if (!element.is_string()) {
-        problem(std::string(key), line_of(element.source()),
-                "must be an array of strings, not one holding " + type_name(element));
-        ok = false;
+    if (array) {
+      for (const toml::node& element : *array) {
+        if (!element.is_string()) {
+          problem(std::string(key), line_of(element.source()),
+                  "must be an array of strings, not one holding " + type_name(element));
+          ok = false;
+        }
       }
     }
     const Slot& slot = slots_[std::string(key)];
@@ -619,6 +830,16 @@ class Loader {
         c.report.analysis_retention = *d;
       }
     }
+
+    build_signatures(c);
+    for (auto [kind, settings] :
+         {std::pair{"dmarc", &c.report.dmarc}, std::pair{"dkim", &c.report.dkim},
+          std::pair{"spf", &c.report.spf}}) {
+      build_failure_kind(kind, *settings);
+    }
+    build_dsn(c.report.dsn);
+    build_failure_format(c.report.failure);
+    build_submit(c.report.submit);
 
     // [store]
     if (auto v = get_string("store.type")) {
@@ -784,6 +1005,223 @@ class Loader {
     return out;
   }
 
+  // A from-name or subject: one line of text (the builder encodes it, RFC 2047).
+  std::optional<std::string> get_line(std::string_view key, bool may_be_empty) {
+    auto v = get_string(key);
+    if (!v) return std::nullopt;
+    const bool one_line = std::none_of(v->begin(), v->end(), [](char ch) {
+      return static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f;
+    });
+    if (!check(key, one_line, "must be one line of text (no control characters)")) {
+      return std::nullopt;
+    }
+    if (!check(key, may_be_empty || !v->empty(), "must not be empty")) return std::nullopt;
+    return v;
+  }
+
+  // A from-address: a plain address; "" allowed when `may_be_empty`. Computed defaults (from
+  // the host's name) are not checked, as for report.domain.
+  std::optional<std::string> get_address(std::string_view key, bool may_be_empty) {
+    auto v = get_string(key);
+    if (!v || !is_set(key) || (may_be_empty && v->empty())) return v;
+    if (auto why = detail::check_mailbox(*v)) {
+      check(key, false, *why);
+      return std::nullopt;
+    }
+    return v;
+  }
+
+  // report.*.sign: signature ids. An id of an explicit list must name a [signature.<id>];
+  // ids of the default list (written out or not) that have none are dropped, so that a site
+  // without keys sends unsigned reports.
+  std::optional<std::vector<std::string>> get_sign(std::string_view key) {
+    auto items = get_list(key);
+    if (!items) return std::nullopt;
+    std::vector<std::string> texts;
+    for (const Item& item : *items) texts.push_back(*item.text);
+    const bool is_default = !is_set(key) || default_list(key) == texts;
+    std::vector<std::string> ids;
+    bool ok = true;
+    for (const Item& item : *items) {
+      if (signature_ids_.find(*item.text) != signature_ids_.end()) {
+        if (std::find(ids.begin(), ids.end(), *item.text) == ids.end()) ids.push_back(*item.text);
+      } else if (!is_default) {
+        problem(std::string(key), item.line,
+                "no signature '" + *item.text + "' (a [signature.\"" + *item.text +
+                    "\"] table with its private-key, domain and selector)");
+        ok = false;
+      }
+    }
+    if (!ok) return std::nullopt;
+    return ids;
+  }
+
+  // report.*.send: "N/period" (or Stalwart's "[N, period]"); false (or "false") = never.
+  // nullopt: a problem was reported.
+  std::optional<std::optional<RateLimit>> get_rate(std::string_view key) {
+    const Entry* e = entry(key);
+    std::optional<std::string> text;
+    if (e && e->node->is_boolean()) {
+      if (check(key, !e->node->as_boolean()->get(),
+                "true is not a rate: write \"N/period\" (e.g. \"1/1d\"), or false to send "
+                "nothing")) {
+        return std::optional<RateLimit>();
+      }
+      return std::nullopt;
+    }
+    if (e && !e->node->is_string()) {
+      wrong_type(key, "a rate like \"1/1d\" or false");
+      return std::nullopt;
+    }
+    text = value_of(std::string(key));
+    if (!text) return std::nullopt;
+    if (*text == "false") return std::optional<RateLimit>();
+    auto rate = parse_rate_limit(*text);
+    if (!rate.ok()) {
+      check(key, false, rate.error().message + "; or false to send nothing");
+      return std::nullopt;
+    }
+    return std::optional<RateLimit>(*rate);
+  }
+
+  void build_signatures(Config& c) {
+    for (const auto& [id, line] : signature_ids_) {
+      const std::string prefix = std::string(kSignaturePrefix) + id + ".";
+      SignatureConfig sig;
+      sig.id = id;
+      bool ok = true;
+      for (std::string_view required : {"private-key", "domain", "selector"}) {
+        if (!is_set(prefix + std::string(required))) {
+          problem(prefix + std::string(required), line,
+                  "missing: every signature needs private-key, domain and selector");
+          ok = false;
+        }
+      }
+      if (!ok) continue;
+      // The key file is read by mailreport serve and mailreport-milter at start (outbound/
+      // signer.hpp): whether it exists and is readable is their check, not the file's.
+      if (auto v = get_string(prefix + "private-key")) {
+        ok = check(prefix + "private-key", !v->empty(), "must not be empty") && ok;
+        sig.private_key = *v;
+      }
+      // RFC 6376 §3.5: d= is a domain name, s= a sequence of sub-domains.
+      if (auto v = get_string(prefix + "domain")) {
+        ok = check(prefix + "domain", detail::is_domain_name(*v),
+                   "'" + *v + "' is not a domain name") &&
+             ok;
+        sig.domain = *v;
+      }
+      if (auto v = get_string(prefix + "selector")) {
+        ok = check(prefix + "selector", detail::is_domain_name(*v),
+                   "'" + *v + "' is not a DKIM selector (dot-separated labels)") &&
+             ok;
+        sig.selector = *v;
+      }
+      if (auto v = get_string(prefix + "algorithm")) {
+        // RFC 6376 §3.3 rsa-sha256; RFC 8463 ed25519-sha256. rsa-sha1 is not offered (RFC 8301).
+        ok = check(prefix + "algorithm", *v == "rsa-sha256" || *v == "ed25519-sha256",
+                   "'" + *v + "': must be \"rsa-sha256\" or \"ed25519-sha256\"") &&
+             ok;
+        sig.algorithm = *v;
+      }
+      if (auto v = get_checked_list(prefix + "headers", [](const std::string& name) {
+            return detail::is_field_name(name)
+                       ? std::nullopt
+                       : std::optional<std::string>("'" + name + "' is not a header field name");
+          })) {
+        const bool has_from = std::any_of(v->begin(), v->end(), [](const std::string& h) {
+          return strcasecmp(h.c_str(), "From") == 0;
+        });
+        // RFC 6376 §5.4: the From header field MUST be signed.
+        ok = check(prefix + "headers", has_from, "must include From (RFC 6376 §5.4)") && ok;
+        sig.headers = std::move(*v);
+      } else {
+        ok = false;
+      }
+      if (auto v = get_string(prefix + "canonicalization")) {
+        auto canon = detail::parse_canonicalization(*v);
+        if (check(prefix + "canonicalization", canon.ok(),
+                  canon.ok() ? std::string() : canon.error().message)) {
+          sig.canonicalization = *canon;
+        } else {
+          ok = false;
+        }
+      }
+      if (ok) c.signatures.emplace(id, std::move(sig));
+    }
+  }
+
+  void build_failure_kind(std::string_view kind, FailureReportSettings& f) {
+    const std::string p = "report." + std::string(kind) + ".";
+    if (auto v = get_line(p + "from-name", true)) f.from_name = *v;
+    if (auto v = get_address(p + "from-address", false)) f.from_address = *v;
+    if (auto v = get_line(p + "subject", false)) f.subject = *v;
+    if (auto v = get_sign(p + "sign")) f.sign = std::move(*v);
+    if (auto v = get_rate(p + "send")) f.send = *v;
+  }
+
+  void build_dsn(DsnSettings& d) {
+    if (auto v = get_line("report.dsn.from-name", true)) d.from_name = *v;
+    if (auto v = get_address("report.dsn.from-address", true)) d.from_address = *v;
+    if (auto v = get_sign("report.dsn.sign")) d.sign = std::move(*v);
+  }
+
+  void build_failure_format(FailureFormatConfig& f) {
+    get_choice("report.failure.include",
+               std::array{std::pair{std::string_view("headers"), FailureOriginal::Headers},
+                          std::pair{std::string_view("message"), FailureOriginal::Message}},
+               f.include);
+    if (auto s = get_size("report.failure.max-original")) {
+      // The original's header block must fit; a few lines of Received alone take 1KB.
+      if (check("report.failure.max-original", *s >= 1024, "must be at least 1KB")) {
+        f.max_original = *s;
+      }
+    }
+    if (auto b = get_bool("report.failure.redact")) f.redact = *b;
+    if (auto v = get_string("report.failure.redact-key")) {
+      f.redact_key = *v;
+      // RFC 6590 §4: the transformation must not be reversible by those who get the report; a
+      // short key lets them hash a dictionary of local-parts and compare.
+      if (f.redact) {
+        const std::string_view key = is_set("report.failure.redact-key")
+                                         ? "report.failure.redact-key"
+                                         : "report.failure.redact";
+        check(key, v->size() >= 16,
+              "report.failure.redact = true needs a redact-key of at least 16 characters");
+      }
+    }
+  }
+
+  void build_submit(SubmitConfig& s) {
+    get_choice("report.submit.method",
+               std::array{std::pair{std::string_view("sendmail"), SubmitMethod::Sendmail},
+                          std::pair{std::string_view("smtp"), SubmitMethod::Smtp}},
+               s.method);
+    if (auto v = get_string("report.submit.sendmail-path")) {
+      if (check("report.submit.sendmail-path", !v->empty() && v->front() == '/',
+                "must be an absolute path")) {
+        s.sendmail_path = *v;
+      }
+    }
+    if (auto v = get_string("report.submit.smtp-url")) {
+      std::string lower = *v;
+      for (char& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      const std::size_t scheme = lower.starts_with("smtp://")    ? 7
+                                 : lower.starts_with("smtps://") ? 8
+                                                                 : 0;
+      if (check("report.submit.smtp-url", scheme != 0 && v->size() > scheme,
+                "'" + *v + "': must be smtp://HOST[:PORT] or smtps://HOST[:PORT]")) {
+        s.smtp_url = *v;
+      }
+    }
+    if (auto d = get_duration("report.submit.timeout")) {
+      if (check("report.submit.timeout", d->count() > 0, "must be longer than 0s")) s.timeout = *d;
+    }
+    if (auto d = get_duration("report.submit.max-age")) {
+      if (check("report.submit.max-age", d->count() > 0, "must be longer than 0s")) s.max_age = *d;
+    }
+  }
+
   void build_dns(DnsConfig& d) {
     if (auto v = get_checked_list("dns.nameservers", detail::check_nameserver)) {
       d.nameservers = std::move(*v);
@@ -934,6 +1372,7 @@ class Loader {
   std::filesystem::path source_;
   std::map<std::string, Entry> entries_;
   std::map<std::string, Slot> slots_;
+  std::map<std::string, int, std::less<>> signature_ids_;  // [signature.<id>] -> its line
   std::vector<std::string> stack_;  // keys being evaluated, for cycle reports
   std::vector<Problem> problems_;
 };
@@ -973,6 +1412,12 @@ const char* to_string(QuarantineAction v) noexcept {
 }
 const char* to_string(DmarcDiscovery v) noexcept {
   return v == DmarcDiscovery::TreeWalk ? "treewalk" : "psl";
+}
+const char* to_string(FailureOriginal v) noexcept {
+  return v == FailureOriginal::Headers ? "headers" : "message";
+}
+const char* to_string(SubmitMethod v) noexcept {
+  return v == SubmitMethod::Sendmail ? "sendmail" : "smtp";
 }
 
 std::shared_ptr<const Config> Config::defaults() {

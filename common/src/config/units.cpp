@@ -1,5 +1,6 @@
 // Durations ("30d", "12h", "5m", "90s", "2w", plain seconds), sizes ("50MB", "256KB", "1GB",
-// plain bytes; powers of 1024) and octal file modes ("0660"), as written in the configuration.
+// plain bytes; powers of 1024), rates ("1/1d", or Stalwart's "[1, 1d]") and octal file modes
+// ("0660"), as written in the configuration.
 #include <cctype>
 #include <cstdint>
 #include <limits>
@@ -109,6 +110,33 @@ Result<std::uint64_t> parse_size(std::string_view text) {
                       "'" + std::string(trim(text)) + "': unknown unit (use B, KB, MB, GB or TB)");
   }
   return scale(*n, unit, text);
+}
+
+Result<RateLimit> parse_rate_limit(std::string_view text) {
+  std::string_view s = trim(text);
+  const std::string whole(s);
+  const auto bad = [&whole](std::string_view why) {
+    return make_error(ErrorCode::Invalid,
+                      "'" + whole + "' is not a rate like \"1/1d\" (" + std::string(why) + ")");
+  };
+  // Stalwart writes a rate as "[count, period]"; ours is "count/period". Both mean the same.
+  char separator = '/';
+  if (s.size() >= 2 && s.front() == '[' && s.back() == ']') {
+    s = s.substr(1, s.size() - 2);
+    separator = ',';
+  }
+  const auto sep = s.find(separator);
+  if (sep == std::string_view::npos) return bad("no count and period");
+  const std::string_view count_text = trim(s.substr(0, sep));
+  auto count = split_number(count_text, "count");
+  if (!count.ok() || !count->unit.empty()) return bad("the count must be a whole number");
+  if (count->value == 0) return bad("the count must be at least 1; write false to send nothing");
+  if (count->value > std::numeric_limits<std::uint32_t>::max())
+    return bad("the count is too large");
+  auto period = parse_duration(s.substr(sep + 1));
+  if (!period.ok()) return bad(period.error().message);
+  if (period->count() <= 0) return bad("the period must be longer than 0s");
+  return RateLimit{static_cast<std::uint32_t>(count->value), *period};
 }
 
 std::string format_duration(std::chrono::seconds d) {

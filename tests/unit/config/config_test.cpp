@@ -316,10 +316,10 @@ TEST(ConfigExpressions, Literal) {
 }
 
 TEST(ConfigExpressions, Concatenation) {
-  auto c = load_ok("report.dmarc.from = \"'a' + 'b'+'c'  +  'd'\"");
-  EXPECT_EQ(c->get("report.dmarc.from"), "abcd");
-  auto e = load_ok(R"(report.dmarc.from = "'it\\'s' + ' a \\\\ b'")");
-  EXPECT_EQ(e->get("report.dmarc.from"), "it's a \\ b");
+  auto c = load_ok("report.tls.from = \"'a' + 'b'+'c'  +  'd'\"");
+  EXPECT_EQ(c->get("report.tls.from"), "abcd");
+  auto e = load_ok(R"(report.tls.from = "'it\\'s' + ' a \\\\ b'")");
+  EXPECT_EQ(e->get("report.tls.from"), "it's a \\ b");
 }
 
 TEST(ConfigExpressions, ConfigGet) {
@@ -337,15 +337,22 @@ from-address = "'noreply-dmarc@' + config_get('report.domain')"
 
 TEST(ConfigExpressions, ConfigGetOfAnUnsetKeyGivesItsDefault) {
   auto c = load_ok(R"toml(
-report.dmarc.from = "'noreply-dmarc@' + config_get('report.domain')"
-report.dmarc.db = "config_get('store.path')"
-report.dmarc.host = "config_get('lmtp.hostname')"
-report.dmarc.size = "config_get('limits.message-size')"
+report.tls.from = "'noreply-tls@' + config_get('report.domain')"
+report.tls.db = "config_get('store.path')"
+report.tls.host = "config_get('lmtp.hostname')"
+report.tls.size = "config_get('limits.message-size')"
+report.tls.ruf-from = "config_get('report.dmarc.from-address')"
+report.tls.sign = "config_get('report.dkim.sign')"
+report.tls.send = "config_get('report.spf.send')"
 )toml");
-  EXPECT_EQ(c->get("report.dmarc.from"), "noreply-dmarc@" + c->report.domain);
-  EXPECT_EQ(c->get("report.dmarc.db"), "/var/lib/mailreport/mailreport.db");
-  EXPECT_EQ(c->get("report.dmarc.host"), c->report.submitter);
-  EXPECT_EQ(c->get("report.dmarc.size"), "50MB");
+  EXPECT_EQ(c->get("report.tls.from"), "noreply-tls@" + c->report.domain);
+  EXPECT_EQ(c->get("report.tls.db"), "/var/lib/mailreport/mailreport.db");
+  EXPECT_EQ(c->get("report.tls.host"), c->report.submitter);
+  EXPECT_EQ(c->get("report.tls.size"), "50MB");
+  EXPECT_EQ(c->get("report.tls.ruf-from"), "noreply-dmarc@" + c->report.domain);
+  EXPECT_EQ(c->get("report.tls.sign"),
+            "[ 'rsa-" + c->report.domain + "', 'ed25519-" + c->report.domain + "' ]");
+  EXPECT_EQ(c->get("report.tls.send"), "1/1d");
 }
 
 TEST(ConfigExpressions, ConfigGetOfTypedValues) {
@@ -353,15 +360,16 @@ TEST(ConfigExpressions, ConfigGetOfTypedValues) {
 store.path = "config_get('lmtp.spool-dir') + '/m.db'"
 lmtp.spool-dir = "/srv/mr"
 lmtp.max-connections = 12
-report.dmarc.n = "'n=' + config_get('lmtp.max-connections')"
+report.tls.n = "'n=' + config_get('lmtp.max-connections')"
 )toml");
   EXPECT_EQ(c->store.path, "/srv/mr/m.db");
-  EXPECT_EQ(c->get("report.dmarc.n"), "n=12");
+  EXPECT_EQ(c->get("report.tls.n"), "n=12");
 }
 
 TEST(ConfigExpressions, PlainStringsAreTakenAsWritten) {
   auto c = load_ok("report.dmarc.subject = \"Report domain: + something\"");
   EXPECT_EQ(c->get("report.dmarc.subject"), "Report domain: + something");
+  EXPECT_EQ(c->report.dmarc.subject, "Report domain: + something");
 }
 
 TEST(ConfigExpressions, Cycle) {
@@ -380,7 +388,7 @@ submitter = "'mx.' + config_get('report.domain')"
 }
 
 TEST(ConfigExpressions, SelfReferenceAndCycleThroughADefault) {
-  Problem p = one_problem("report.dmarc.x = \"config_get('report.dmarc.x')\"");
+  Problem p = one_problem("report.tls.x = \"config_get('report.tls.x')\"");
   EXPECT_TRUE(mentions(p, "cycle"));
   // lmtp.hostname is unset, so its default (report.submitter) closes the loop.
   Problem q = one_problem("report.submitter = \"config_get('lmtp.hostname')\"");
@@ -417,13 +425,15 @@ TEST(ConfigExpressions, UnknownKeyInConfigGet) {
   EXPECT_TRUE(mentions(p, "no such key"));
   EXPECT_TRUE(mentions(p, "did you mean report.domain?"));
   EXPECT_TRUE(
-      mentions(one_problem("report.domain = \"config_get('report.dmarc.from')\""), "not set"));
+      mentions(one_problem("report.domain = \"config_get('report.tls.from')\""), "not set"));
+  EXPECT_TRUE(
+      mentions(one_problem("report.domain = \"config_get('report.dmarc.from')\""), "no such key"));
 }
 
 TEST(ConfigExpressions, ReservedKeysKeepRicherSyntaxAsWritten) {
   // Stalwart's list syntax is not ours; later modules will read it.
-  auto c = load_ok(R"(report.dkim.sign = "['rsa-' + config_get('report.domain')]")");
-  EXPECT_EQ(c->get("report.dkim.sign"), "['rsa-' + config_get('report.domain')]");
+  auto c = load_ok(R"(report.tls.aggregate.sign = "['rsa-' + config_get('report.domain')]")");
+  EXPECT_EQ(c->get("report.tls.aggregate.sign"), "['rsa-' + config_get('report.domain')]");
 }
 
 TEST(ConfigExpressions, ListElementsAreExpressions) {
@@ -513,16 +523,9 @@ send = "daily"
 max-size = 26214400
 sign = ["rsa-example"]
 
-[report.dkim]
-send = "[1, 1d]"
-[report.spf]
-send = true
 [report.tls.aggregate]
 from-name = "Report'"
-[report.dsn]
-x = 1
-[signature.rsa]
-private-key = "/etc/mailreport/dkim.key"
+send = true
 [webhook.alerts]
 url = "https://hooks.example/x"
 [dashboard]
@@ -534,9 +537,8 @@ socket = "/run/tlsrpt.sock"
   EXPECT_EQ(c->get("report.dmarc.aggregate.send"), "daily");
   EXPECT_EQ(c->get("report.dmarc.aggregate.max-size"), "26214400");
   EXPECT_EQ(c->get("report.dmarc.aggregate.sign"), "[ 'rsa-example' ]");
-  EXPECT_EQ(c->get("report.spf.send"), "true");
+  EXPECT_EQ(c->get("report.tls.aggregate.send"), "true");
   EXPECT_EQ(c->get("report.tls.aggregate.from-name"), "Report'");  // kept as written
-  EXPECT_EQ(c->get("signature.rsa.private-key"), "/etc/mailreport/dkim.key");
   EXPECT_EQ(c->get("webhook.alerts.url"), "https://hooks.example/x");
   EXPECT_EQ(c->get("tlsrpt.socket"), "/run/tlsrpt.sock");
   EXPECT_FALSE(c->get("report.dmarc.aggregate").has_value());  // a table, not a value
@@ -567,10 +569,10 @@ TEST(ConfigFile, ShippedFileDocumentsTheRealDefaults) {
     }
     text += line + "\n";
   }
-  EXPECT_EQ(keys, 48);
+  EXPECT_EQ(keys, 75);
   LoadResult r = load_string(text);
   ASSERT_TRUE(r.problems.empty()) << dump(r.problems);
-  EXPECT_EQ(r.config->raw.size(), 48u);
+  EXPECT_EQ(r.config->raw.size(), 75u);
   auto d = Config::defaults();
   const Config& c = *r.config;
   EXPECT_EQ(c.report.analysis_addresses.patterns(), d->report.analysis_addresses.patterns());
@@ -618,6 +620,32 @@ TEST(ConfigFile, ShippedFileDocumentsTheRealDefaults) {
   EXPECT_EQ(c.milter.queue_size, d->milter.queue_size);
   EXPECT_EQ(c.milter.batch_size, d->milter.batch_size);
   EXPECT_EQ(c.milter.flush_interval, d->milter.flush_interval);
+  for (auto [got, want] :
+       {std::pair{&c.report.dmarc, &d->report.dmarc}, std::pair{&c.report.dkim, &d->report.dkim},
+        std::pair{&c.report.spf, &d->report.spf}}) {
+    EXPECT_EQ(got->from_name, want->from_name);
+    EXPECT_EQ(got->subject, want->subject);
+    EXPECT_EQ(got->sign, want->sign);  // both empty: no [signature.<id>] for the default ids
+    ASSERT_TRUE(got->send && want->send);
+    EXPECT_EQ(got->send->count, want->send->count);
+    EXPECT_EQ(got->send->period, want->send->period);
+  }
+  // The documented domain is example.com, so the from-addresses are written out for it.
+  EXPECT_EQ(c.report.dmarc.from_address, "noreply-dmarc@example.com");
+  EXPECT_EQ(c.report.dkim.from_address, "noreply-dkim@example.com");
+  EXPECT_EQ(c.report.spf.from_address, "noreply-spf@example.com");
+  EXPECT_EQ(c.report.dsn.from_name, d->report.dsn.from_name);
+  EXPECT_EQ(c.report.dsn.from_address, d->report.dsn.from_address);
+  EXPECT_EQ(c.report.dsn.sign, d->report.dsn.sign);
+  EXPECT_EQ(c.report.failure.include, d->report.failure.include);
+  EXPECT_EQ(c.report.failure.max_original, d->report.failure.max_original);
+  EXPECT_EQ(c.report.failure.redact, d->report.failure.redact);
+  EXPECT_EQ(c.report.failure.redact_key, d->report.failure.redact_key);
+  EXPECT_EQ(c.report.submit.method, d->report.submit.method);
+  EXPECT_EQ(c.report.submit.sendmail_path, d->report.submit.sendmail_path);
+  EXPECT_EQ(c.report.submit.smtp_url, d->report.submit.smtp_url);
+  EXPECT_EQ(c.report.submit.timeout, d->report.submit.timeout);
+  EXPECT_EQ(c.report.submit.max_age, d->report.submit.max_age);
 }
 
 TEST(ConfigFile, MissingFile) {
