@@ -1,1 +1,0 @@
-// Placeholder until outbound/ has its first source file (removed then).
