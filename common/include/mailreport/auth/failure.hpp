@@ -27,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "mailreport/auth/dmarc.hpp"
 #include "mailreport/auth/verdict.hpp"
 #include "mailreport/config/config.hpp"
 #include "mailreport/dns/resolver.hpp"
@@ -46,18 +47,29 @@ struct MessageTraits {
 class FailurePlanner {
  public:
   // `random_percent` returns a uniform value in [0, 100) for rp= sampling (tests inject it).
+  // `dmarc` gives the Organizational Domains for external destination verification (the
+  // milter passes its own evaluator so that milter.dmarc-discovery applies and the public
+  // suffix list is loaded once); null: one is built from config->milter.dmarc-discovery
+  // (throws std::runtime_error, as DmarcEvaluator does, when no public suffix list loads).
   FailurePlanner(std::shared_ptr<dns::Resolver> resolver,
                  std::shared_ptr<const config::Config> config,
-                 std::function<double()> random_percent = {});
+                 std::function<double()> random_percent = {},
+                 std::shared_ptr<const DmarcEvaluator> dmarc = nullptr);
 
   // The reports due for an evaluated message, each to one verified recipient, with the rate
   // limit of its kind filled in. Does not touch `ev`.
   std::vector<FailureReportRequest> plan(const Evaluation& ev, const MessageTraits& traits) const;
 
+  // A cheap test without DNS or configuration: false when no kind of report can be due (DMARC
+  // passed with both mechanisms aligned or has no ruf=, no failed DKIM signature with r=y, SPF
+  // passed or found no record). Most mail stops here; plan() is only worth calling when true.
+  static bool may_report(const Evaluation& ev) noexcept;
+
  private:
   std::shared_ptr<dns::Resolver> resolver_;
   std::shared_ptr<const config::Config> config_;
   std::function<double()> random_percent_;
+  std::shared_ptr<const DmarcEvaluator> dmarc_;
 };
 
 }  // namespace mailreport::auth
