@@ -11,6 +11,12 @@
 //
 // Decoded RSA keys are cached across messages (not verdicts): see dkim_key_cache.cpp.
 //
+// Failure reports (RFC 6651, RFC 6591): each verdict says whether the signature has r=y and,
+// for a fail, the Auth-Failure word. DKIM-Canonicalized-Header/Body are not produced:
+// libopendkim only hands them out as temporary files (DKIM_LIBFLAGS_TMPFILES|KEEPFILES with
+// dkim_sig_getreportinfo), a library-wide flag that would write files for every message, r=y
+// or not, which the milter's per-message cost cannot carry.
+//
 // Result mapping and what is not done: see dkim.hpp.
 #include "mailreport/auth/dkim.hpp"
 #include "mailreport/auth/dkim_key_cache.hpp"
@@ -213,6 +219,10 @@ DkimVerdict DkimVerification::Impl::verdict(DKIM_SIGINFO* sig, bool eom_ok) cons
   const int err = dkim_sig_geterror(sig);
   const int bh = dkim_sig_getbh(sig);
   v.testing = (flags & DKIM_SIGFLAG_TESTKEY) != 0;
+  // RFC 6651 §3.1: r=y asks verifiers for failure reports (sig-r-tag, "y" in either case).
+  if (const unsigned char* r = dkim_sig_gettagvalue(sig, false, tag("r")); r != nullptr) {
+    v.report_requested = (r[0] == 'y' || r[0] == 'Y') && r[1] == '\0';
+  }
   const bool passed = (flags & DKIM_SIGFLAG_PASSED) != 0 && bh == DKIM_SIGBH_MATCH &&
                       (err == DKIM_SIGERROR_OK || err == DKIM_SIGERROR_UNKNOWN);
 
@@ -220,16 +230,21 @@ DkimVerdict DkimVerification::Impl::verdict(DKIM_SIGINFO* sig, bool eom_ok) cons
     v.result = DkimResult::Pass;
   } else if (bh == DKIM_SIGBH_MISMATCH) {
     // RFC 6376 §6.1.3: the body hash did not match → PERMFAIL (body hash did not verify).
+    // RFC 6591 §3.2.2 Auth-Failure values for the failure reports (auth/failure.cpp also reads
+    // these reasons to pick the RFC 6651 rr= class: keep them in step).
     v.result = DkimResult::Fail;
     v.reason = "body hash mismatch";
+    v.auth_failure = "bodyhash";
   } else if (err == DKIM_SIGERROR_BADSIG) {
     v.result = DkimResult::Fail;
     v.reason = "signature did not verify";
+    v.auth_failure = "signature";
   } else if (err == DKIM_SIGERROR_KEYREVOKED) {
     // RFC 6376 §6.1.2 step 7: an empty p= means the key was revoked; "treat this as a failed
     // signature check".
     v.result = DkimResult::Fail;
     v.reason = "key revoked";
+    v.auth_failure = "revoked";
   } else if (err == DKIM_SIGERROR_KEYFAIL) {
     // RFC 6376 §6.1.2 step 2: the key query failed for a temporary reason → TEMPFAIL.
     v.result = DkimResult::TempError;

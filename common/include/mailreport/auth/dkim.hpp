@@ -15,9 +15,12 @@
 // Keys with t=y (testing) keep their result and set DkimVerdict::testing; RFC 6376 §3.6.1 asks
 // that such mail be treated like unsigned mail, which is the DMARC evaluator's decision.
 //
-// Not done: l= bodies beyond the signed length are accepted as libopendkim does; ATPS, DKIM
-// reporting (RFC 6651 r=) and DNSSEC status (answers are marked unknown unless unbound says
-// secure); no cap on the number of signatures a message may carry.
+// Failure reports: r=y (RFC 6651) and the RFC 6591 Auth-Failure word are on each verdict; the
+// canonicalized header/body are not (see dkim.cpp).
+//
+// Not done: l= bodies beyond the signed length are accepted as libopendkim does; ATPS and
+// DNSSEC status (answers are marked unknown unless unbound says secure); no cap on the number
+// of signatures a message may carry.
 #pragma once
 
 #include <memory>
