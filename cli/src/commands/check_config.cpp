@@ -1,11 +1,16 @@
 // mailreport check-config [--config FILE]: loads the configuration, prints every problem as
 // "FILE:LINE: key: message" on stderr and exits 78 (EX_CONFIG); otherwise prints "FILE: OK"
-// and the effective values that matter most. Without --config it checks
-// /etc/mailreport/mailreport.toml, or the built-in defaults when that file does not exist.
+// and the effective values that matter most (the report.domain, store, listeners, the milter,
+// the failure reports we send and how, and the signing keys; never the redact-key).
+// Without --config it checks /etc/mailreport/mailreport.toml, or the built-in defaults when
+// that file does not exist.
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "cli.hpp"
 
@@ -31,20 +36,87 @@ std::string listeners(const config::LmtpConfig& lmtp) {
   return out.empty() ? "none" : out;
 }
 
+std::string join(const std::vector<std::string>& items, std::string_view empty) {
+  std::string out;
+  for (const auto& s : items) out += (out.empty() ? "" : ", ") + s;
+  return out.empty() ? std::string(empty) : out;
+}
+
+std::string rate(const std::optional<config::RateLimit>& send) {
+  if (!send) return "never (send = false)";
+  return "at most " + std::to_string(send->count) + " per address per " +
+         config::format_duration(send->period);
+}
+
+void print_failure_kind(const char* name, const config::FailureReportSettings& f) {
+  std::cout << "  " << name << " failure reports:\n"
+            << "    from:             " << (f.from_name.empty() ? "" : "\"" + f.from_name + "\" ")
+            << "<" << f.from_address << ">\n"
+            << "    subject:          " << f.subject << "\n"
+            << "    signed with:      " << join(f.sign, "nothing (unsigned)") << "\n"
+            << "    send:             " << rate(f.send) << "\n";
+}
+
 void print_summary(const config::Config& c) {
-  std::string patterns;
-  for (const auto& p : c.report.analysis_addresses.patterns()) {
-    patterns += (patterns.empty() ? "" : ", ") + p;
-  }
+  const auto& m = c.milter;
   std::cout << "  report domain:      " << c.report.domain << "\n"
             << "  report submitter:   " << c.report.submitter << "\n"
-            << "  analysis addresses: " << patterns << "\n"
+            << "  analysis addresses: " << join(c.report.analysis_addresses.patterns(), "") << "\n"
             << "  report retention:   " << config::format_duration(c.report.analysis_retention)
             << "\n"
             << "  store:              " << c.store.type << " " << c.store.path.string() << "\n"
             << "  lmtp listeners:     " << listeners(c.lmtp) << "\n"
             << "  lmtp hostname:      " << c.lmtp.hostname << "\n"
-            << "  message size limit: " << config::format_size(c.limits.message_size) << "\n";
+            << "  message size limit: " << config::format_size(c.limits.message_size) << "\n"
+            << "  milter socket:      " << m.socket;
+  if (!m.socket_path.empty()) {
+    std::cout << " (mode " << octal_mode(m.socket_mode);
+    if (!m.socket_owner.empty()) std::cout << ", owner " << m.socket_owner;
+    if (!m.socket_group.empty()) std::cout << ", group " << m.socket_group;
+    std::cout << ")";
+  }
+  std::cout << "\n"
+            << "  milter authserv-id: " << m.authserv_id << "\n"
+            << "  trusted authserv:   " << join(m.trust_authserv_ids, "none") << "\n"
+            << "  trusted networks:   " << join(m.trusted_networks.texts(), "none") << "\n"
+            << "  dmarc:              "
+            << (m.dmarc_enforce
+                    ? std::string("enforced (temperror: ") + config::to_string(m.dmarc_temperror) +
+                          ", quarantine: " + config::to_string(m.dmarc_quarantine) + ")"
+                    : std::string("observed only"))
+            << ", discovery " << config::to_string(m.dmarc_discovery) << "\n"
+            << "  dns:                "
+            << (c.dns.local_only ? std::string("local data only")
+                                 : join(c.dns.nameservers, "/etc/resolv.conf"))
+            << ", timeout " << config::format_duration(c.dns.timeout) << "\n";
+  print_failure_kind("dmarc", c.report.dmarc);
+  print_failure_kind("dkim", c.report.dkim);
+  print_failure_kind("spf", c.report.spf);
+  const auto& f = c.report.failure;
+  std::cout << "  failure original:   " << config::to_string(f.include) << ", cut at "
+            << config::format_size(f.max_original)
+            << (f.redact ? ", local-parts redacted (RFC 6590)" : "") << "\n";
+  const auto& dsn = c.report.dsn;
+  std::cout << "  dsn:                ";
+  if (dsn.from_address.empty() && dsn.from_name.empty() && dsn.sign.empty()) {
+    std::cout << "left as the MTA writes them\n";
+  } else {
+    std::cout << "from " << (dsn.from_name.empty() ? "" : "\"" + dsn.from_name + "\" ")
+              << (dsn.from_address.empty() ? "(the MTA's address)" : "<" + dsn.from_address + ">")
+              << ", signed with " << join(dsn.sign, "nothing") << "\n";
+  }
+  const auto& sub = c.report.submit;
+  std::cout << "  submission:         "
+            << (sub.method == config::SubmitMethod::Sendmail ? sub.sendmail_path.string()
+                                                             : sub.smtp_url)
+            << " (timeout " << config::format_duration(sub.timeout) << ", retried for "
+            << config::format_duration(sub.max_age) << ")\n";
+  std::cout << "  signatures:         " << (c.signatures.empty() ? "none" : "") << "\n";
+  for (const auto& [id, sig] : c.signatures) {
+    std::cout << "    " << id << ": " << sig.algorithm << " d=" << sig.domain
+              << " s=" << sig.selector << " c=" << sig.canonicalization << " key "
+              << sig.private_key.string() << "\n";
+  }
 }
 
 int check_config(const Context& ctx) {
