@@ -1,0 +1,33 @@
+#!/bin/sh
+# Writes the Debian /etc/mailreport/mailreport.toml: conf/mailreport.toml (every key with its
+# default, commented out) with the settings of the Debian package uncommented:
+#   - both daemons switch to the "mailreport" user when started as root (systemd starts them
+#     as that user already);
+#   - their sockets sit in /var/spool/postfix/mailreport, inside the chroot of Debian's Postfix
+#     (smtpd and lmtp run chrooted in /var/spool/postfix), group mailreport, mode 0660; the
+#     postfix user is in the mailreport group (postinst).
+# Usage: make-conffile.sh conf/mailreport.toml OUT
+set -eu
+in=$1
+out=$2
+mkdir -p "$(dirname "$out")"
+sed \
+  -e 's|^#unix-socket = "/run/mailreport/lmtp.sock"$|unix-socket = "/var/spool/postfix/mailreport/lmtp.sock"|' \
+  -e 's|^#unix-socket-group = ""$|unix-socket-group = "mailreport"|' \
+  -e 's|^#socket = "unix:/run/mailreport/milter.sock"$|socket = "unix:/var/spool/postfix/mailreport/milter.sock"|' \
+  -e 's|^#socket-group = ""$|socket-group = "mailreport"|' \
+  -e 's|^#user = ""$|user = "mailreport"|' \
+  -e '1a\
+#\
+# Debian: the package uncomments the lines that differ from the built-in\
+# defaults (user, sockets in /var/spool/postfix/mailreport so that Postfix\
+# reaches them from its chroot). See /usr/share/doc/mailreport/README.Debian.' \
+  "$in" >"$out.tmp"
+# Every substitution above must have matched: 6 settings (user twice).
+n=$(diff "$in" "$out.tmp" | grep -c '^> [a-z]' || true)
+if [ "$n" -ne 6 ]; then
+  echo "make-conffile.sh: expected 6 settings in $out, got $n; conf/mailreport.toml changed?" >&2
+  rm -f "$out.tmp"
+  exit 1
+fi
+mv "$out.tmp" "$out"
