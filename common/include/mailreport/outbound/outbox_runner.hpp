@@ -7,6 +7,7 @@
 // entry queued, and the claim's lease expires.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -32,6 +33,9 @@ class OutboxRunner {
                const Signers& signers, Submitter& submitter, Logger& log);
   // One pass: everything due at `now`, in claims of up to `batch` entries.
   OutboxPassStats run_once(std::int64_t now, std::size_t batch = 100);
+  // When set, run_once stops after the entry it is working on once `*stop` is true (SIGTERM in
+  // mailreport serve); entries claimed but not started wait for their lease to run out.
+  void set_stop_flag(const std::atomic<bool>* stop) noexcept { stop_ = stop; }
 
  private:
   std::shared_ptr<const config::Config> config_;
@@ -39,6 +43,7 @@ class OutboxRunner {
   const Signers& signers_;
   Submitter& submitter_;
   Logger& log_;
+  const std::atomic<bool>* stop_ = nullptr;
 };
 
 }  // namespace mailreport::outbound
