@@ -61,6 +61,10 @@ Result<std::shared_ptr<const Environment>> make_environment(
   } catch (const std::runtime_error& e) {
     return make_error(ErrorCode::Invalid, std::string("milter.dmarc-discovery: ") + e.what());
   }
+  // Failure reports share the evaluator: the same discovery for external destination
+  // verification, and the public suffix list loaded once.
+  env->failures =
+      std::make_shared<const auth::FailurePlanner>(env->resolver, config, nullptr, env->dmarc);
   env->config = std::move(config);
   return std::shared_ptr<const Environment>(std::move(env));
 }

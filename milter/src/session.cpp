@@ -101,8 +101,14 @@ struct Session::Message {
   std::size_t recipients = 0;
   std::string queue_id;
 
-  // Header fields kept for DKIM until end of headers.
+  // Header fields as received: fed to DKIM at end of headers, kept for failure reports.
   std::vector<std::pair<std::string, std::string>> headers;
+  std::vector<std::string> rcpt_to;  // RCPT TO addresses (Original-Rcpt-To)
+  std::string content_type;          // the first Content-Type field's value
+  std::string auto_submitted;        // the first Auto-Submitted field's value
+  // report.failure.include = "message": the body, up to report.failure.max-original bytes.
+  std::string body;
+  bool body_truncated = false;
   std::map<std::string, int> occurrences;  // lower-case name → fields seen so far
   std::vector<int> forged;                 // indexes of A-R fields claiming our authserv-id
   std::vector<std::string> from_headers;
@@ -173,6 +179,7 @@ Decision Session::envrcpt(std::span<const std::string> args) {
   const std::string rcpt = path_address(args.front());
   if (msg_->recipients++ == 0) msg_->envelope_to = domain_of(rcpt);
   if (!env_->config->report.analysis_addresses.matches(rcpt)) msg_->all_report_mailboxes = false;
+  msg_->rcpt_to.push_back(rcpt);
   return Decision::Continue;
 }
 
@@ -208,6 +215,10 @@ Decision Session::header(std::string_view name, std::string_view value) {
     m.from_headers.emplace_back(v);
   } else if (iequals(name, "Message-ID") && m.message_id.empty()) {
     m.message_id = std::string(v);
+  } else if (iequals(name, "Content-Type") && m.content_type.empty()) {
+    m.content_type = std::string(v);
+  } else if (iequals(name, "Auto-Submitted") && m.auto_submitted.empty()) {
+    m.auto_submitted = std::string(v);
   }
   if (!m.eoh_seen) m.headers.emplace_back(std::string(name), std::string(value));
   return Decision::Continue;
@@ -227,16 +238,23 @@ Decision Session::eoh() {
       log_.warning(context(), "DKIM: end of headers: " + st.error().message);
     }
   }
-  m.headers.clear();
-  m.headers.shrink_to_fit();
   return Decision::Continue;
 }
 
 Decision Session::body(std::span<const char> chunk) {
-  if (msg_->dkim) {
-    if (auto st = msg_->dkim->body(chunk); !st) {
+  Message& m = *msg_;
+  if (m.dkim) {
+    if (auto st = m.dkim->body(chunk); !st) {
       log_.debug(context(), "DKIM: body: " + st.error().message);
     }
+  }
+  const auto& failure = env_->config->report.failure;
+  if (failure.include == config::FailureOriginal::Message && env_->failures &&
+      skip_reason_.empty() && m.auth_user.empty() && !m.body_truncated) {
+    // Kept only as far as a failure report could carry it (report.failure.max-original).
+    const std::size_t room = static_cast<std::size_t>(failure.max_original) - m.body.size();
+    m.body.append(chunk.data(), std::min(room, chunk.size()));
+    m.body_truncated = chunk.size() > room;
   }
   return Decision::Continue;
 }
@@ -303,6 +321,8 @@ Decision Session::eom(const Macros& macros) {
     }
   }
 
+  plan_failure_reports(ev, decision);
+
   // A message answered 4xx comes back; recording it now would count it twice.
   const bool has_rua = ev.dmarc.record && !ev.dmarc.record->rua.empty();
   std::string recorded = "not recorded (no rua=)";
@@ -310,9 +330,11 @@ Decision Session::eom(const Macros& macros) {
     recorded = "not recorded (tempfail)";
   } else if (m.recipients > 0 && m.all_report_mailboxes) {
     recorded = "not recorded (addressed to report mailboxes)";
-  } else if (has_rua) {
+  } else if (has_rua || !ev.failure_reports.empty()) {
+    const std::size_t reports = ev.failure_reports.size();
     last_recorded_ = queue_.push(ev);
     recorded = last_recorded_ ? "recorded" : "not recorded (queue full)";
+    if (reports > 0) recorded += " with " + std::to_string(reports) + " failure report(s) due";
   }
 
   std::string dkim_text;
@@ -336,6 +358,63 @@ Decision Session::eom(const Macros& macros) {
   last_ = std::move(ev);
   reset_message();
   return decision;
+}
+
+void Session::plan_failure_reports(auth::Evaluation& ev, Decision decision) {
+  // Passing mail stops at the cheap test; a 4xx'd message is not recorded (it comes again).
+  if (!env_->failures || decision == Decision::TempFail || !auth::FailurePlanner::may_report(ev)) {
+    return;
+  }
+  Message& m = *msg_;
+  const auto& cfg = *env_->config;
+  auth::MessageTraits traits;
+  // RFC 6591 §6.3, design.md "Safety rules": never about a report. RFC 3834 §5: any
+  // Auto-Submitted value other than "no" marks automatic mail.
+  std::string_view auto_submitted = trim(m.auto_submitted);
+  auto_submitted = trim(auto_submitted.substr(0, auto_submitted.find_first_of(";(")));
+  const std::string content_type = lower(trim(m.content_type));
+  traits.is_report = content_type.rfind("multipart/report", 0) == 0 ||
+                     (!auto_submitted.empty() && !iequals(auto_submitted, "no")) ||
+                     (m.recipients > 0 && m.all_report_mailboxes);
+  // Never about our own report traffic: From or MAIL FROM is one of our report addresses.
+  for (const std::string* ours : {&cfg.report.dmarc.from_address, &cfg.report.dkim.from_address,
+                                  &cfg.report.spf.from_address, &cfg.report.dsn.from_address}) {
+    if (ours->empty()) continue;
+    if (iequals(m.mail_from, *ours)) traits.own_traffic = true;
+    for (const auto& from : m.from_headers) {
+      if (lower(from).find(lower(*ours)) != std::string::npos) traits.own_traffic = true;
+    }
+  }
+  ev.failure_reports = env_->failures->plan(ev, traits);
+  if (ev.failure_reports.empty()) return;
+
+  ev.mail_from = m.mail_from;
+  ev.rcpt_to = m.rcpt_to;
+  ev.authentication_results = auth::format_authentication_results(cfg.milter.authserv_id, ev);
+  // The header block as received: "name: value" (the MTA strips the space after the colon
+  // unless SMFIP_HDR_LEADSPC), folded lines with CRLF (RFC 5322 §2.2).
+  std::string& out = ev.original;
+  for (const auto& [name, value] : m.headers) {
+    out += name;
+    out += options_.header_leading_space ? ":" : ": ";
+    char last = '\0';
+    for (char c : value) {
+      if (c == '\n' && last != '\r') out += '\r';
+      out += c;
+      last = c;
+    }
+    out += "\r\n";
+  }
+  const auto& failure = cfg.report.failure;
+  if (failure.include == config::FailureOriginal::Message) {
+    out += "\r\n";
+    out += m.body;
+    ev.original_truncated = m.body_truncated;
+  }
+  if (out.size() > failure.max_original) {
+    out.resize(static_cast<std::size_t>(failure.max_original));
+    ev.original_truncated = true;
+  }
 }
 
 Decision Session::enforce(auth::Evaluation& ev) {

@@ -31,12 +31,20 @@
 //   the policy is not p=none (or unknown), unless milter.dmarc-temperror = "accept". When a
 //   policy is not applied the recorded disposition says so with a local_policy override
 //   (RFC 9990 §3.1.1.9).
-// - Evaluations whose DMARC record has rua= go to the EvaluationQueue (never blocks); a
-//   message that is answered 4xx is not recorded (it will come again).
+// - Failure reports (DMARC ruf/fo=, DKIM r=y, SPF ra=): when FailurePlanner::may_report says
+//   one could be due (a cheap test; passing mail stops there), the planner decides with what
+//   the session knows of the message (MessageTraits: multipart/report, Auto-Submitted, all
+//   recipients report mailboxes, our own report from-addresses as From or MAIL FROM). With
+//   requests, the evaluation carries MAIL FROM, the RCPTs, our A-R value and the original: the
+//   header fields as received (kept from the header step, CRLF), and with
+//   report.failure.include = "message" the body, which is then buffered for every evaluated
+//   message up to report.failure.max-original (the cap applies to the whole original).
+// - Evaluations whose DMARC record has rua=, or that carry failure reports, go to the
+//   EvaluationQueue (never blocks); a message that is answered 4xx is not recorded (it will
+//   come again).
 //
 // Events before end of message always answer Continue: the wrapper negotiates "no reply" for
-// those steps (SMFIP_NR_*), so they cost no round trip. Not done: ARC, failure reports (ruf),
-// SPF/DKIM failure reports.
+// those steps (SMFIP_NR_*), so they cost no round trip. Not done: ARC.
 #pragma once
 
 #include <cstdint>
@@ -51,6 +59,7 @@
 
 #include "mailreport/auth/dkim.hpp"
 #include "mailreport/auth/dmarc.hpp"
+#include "mailreport/auth/failure.hpp"
 #include "mailreport/auth/spf.hpp"
 #include "mailreport/auth/verdict.hpp"
 #include "mailreport/config/config.hpp"
@@ -102,6 +111,8 @@ struct Environment {
   std::shared_ptr<const auth::SpfVerifier> spf;
   std::shared_ptr<const auth::DkimVerifier> dkim;
   std::shared_ptr<const auth::DmarcEvaluator> dmarc;
+  // Which failure reports a message calls for (null: none are planned).
+  std::shared_ptr<const auth::FailurePlanner> failures;
   // UTC epoch seconds; default std::time.
   std::function<std::int64_t()> now;
 };
@@ -144,6 +155,7 @@ class Session {
   struct Message;
   void reset_message();
   Decision enforce(auth::Evaluation& ev);
+  void plan_failure_reports(auth::Evaluation& ev, Decision decision);
   std::string context() const;
 
   std::shared_ptr<const Environment> env_;
