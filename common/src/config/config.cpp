@@ -80,7 +80,7 @@ constexpr std::array<std::string_view, 12> kDefaultSignedHeaders = {"From",
 constexpr std::array<std::string_view, 3> kFailureKinds = {"dmarc", "dkim", "spf"};
 
 // Every key and its default, in one place.
-constexpr std::array<KeySpec, 75> kKeys = {{
+constexpr std::array<KeySpec, 77> kKeys = {{
     {"report.domain", Kind::String, "", true},      // domain part of the host name
     {"report.submitter", Kind::String, "", true},   // the host name
     {"report.analysis.addresses", Kind::List, ""},  // kDefaultAnalysisAddresses
@@ -157,6 +157,8 @@ constexpr std::array<KeySpec, 75> kKeys = {{
     {"milter.queue-size", Kind::Integer, "10000"},
     {"milter.batch-size", Kind::Integer, "500"},
     {"milter.flush-interval", Kind::Duration, "1s"},
+    {"serve.user", Kind::String, ""},
+    {"serve.outbox-interval", Kind::Duration, "10s"},
 }};
 
 // The keys of each [signature.<id>] table (Stalwart's), named "signature.*.<key>" here.
@@ -172,13 +174,10 @@ constexpr std::array<KeySpec, 6> kSignatureKeys = {{
 constexpr std::string_view kSignaturePrefix = "signature.";
 
 // Tables that hold the keys above.
-constexpr std::array<std::string_view, 14> kSections = {"report",         "report.analysis",
-                                                        "report.dmarc",   "report.dkim",
-                                                        "report.spf",     "report.dsn",
-                                                        "report.failure", "report.submit",
-                                                        "store",          "lmtp",
-                                                        "limits",         "dns",
-                                                        "milter",         "log"};
+constexpr std::array<std::string_view, 15> kSections = {
+    "report",         "report.analysis", "report.dmarc", "report.dkim", "report.spf", "report.dsn",
+    "report.failure", "report.submit",   "store",        "lmtp",        "limits",     "dns",
+    "milter",         "serve",           "log"};
 
 // Sections that later modules will define. Their keys are accepted as they are and kept in
 // Config::raw (evaluated when they are expressions of our grammar, else as written).
@@ -948,6 +947,19 @@ class Loader {
 
     build_dns(c.dns);
     build_milter(c.milter);
+
+    // [serve]
+    if (auto v = get_string("serve.user")) {
+      if (check("serve.user", v->empty() || detail::is_user_name(*v),
+                "'" + *v + "' is not a user name")) {
+        c.serve.user = *v;
+      }
+    }
+    if (auto d = get_duration("serve.outbox-interval")) {
+      if (check("serve.outbox-interval", d->count() > 0, "must be longer than 0s")) {
+        c.serve.outbox_interval = *d;
+      }
+    }
 
     // [log]
     if (auto v = get_string("log.level")) {

@@ -569,10 +569,10 @@ TEST(ConfigFile, ShippedFileDocumentsTheRealDefaults) {
     }
     text += line + "\n";
   }
-  EXPECT_EQ(keys, 75);
+  EXPECT_EQ(keys, 77);
   LoadResult r = load_string(text);
   ASSERT_TRUE(r.problems.empty()) << dump(r.problems);
-  EXPECT_EQ(r.config->raw.size(), 75u);
+  EXPECT_EQ(r.config->raw.size(), 77u);
   auto d = Config::defaults();
   const Config& c = *r.config;
   EXPECT_EQ(c.report.analysis_addresses.patterns(), d->report.analysis_addresses.patterns());
@@ -620,6 +620,8 @@ TEST(ConfigFile, ShippedFileDocumentsTheRealDefaults) {
   EXPECT_EQ(c.milter.queue_size, d->milter.queue_size);
   EXPECT_EQ(c.milter.batch_size, d->milter.batch_size);
   EXPECT_EQ(c.milter.flush_interval, d->milter.flush_interval);
+  EXPECT_EQ(c.serve.user, d->serve.user);
+  EXPECT_EQ(c.serve.outbox_interval, d->serve.outbox_interval);
   for (auto [got, want] :
        {std::pair{&c.report.dmarc, &d->report.dmarc}, std::pair{&c.report.dkim, &d->report.dkim},
         std::pair{&c.report.spf, &d->report.spf}}) {

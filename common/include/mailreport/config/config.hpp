@@ -229,6 +229,12 @@ const char* to_string(DmarcDiscovery v) noexcept;    // "treewalk", "psl"
 const char* to_string(FailureOriginal v) noexcept;   // "headers", "message"
 const char* to_string(SubmitMethod v) noexcept;      // "sendmail", "smtp"
 
+// [serve]: mailreport serve (the outbox pass).
+struct ServeConfig {
+  std::string user;  // serve.user: switched to after the signing keys are read ("" = stay)
+  std::chrono::seconds outbox_interval{10};  // serve.outbox-interval ("10s")
+};
+
 struct LogConfig {
   LogLevel level = LogLevel::Info;  // log.level: debug | info | warning | error
 };
@@ -248,6 +254,7 @@ class Config {
   LimitsConfig limits;
   DnsConfig dns;
   MilterConfig milter;
+  ServeConfig serve;
   LogConfig log;
   std::map<std::string, SignatureConfig, std::less<>> signatures;  // signature.<id>
   std::filesystem::path source;  // the file it came from ("" for built-in defaults)
