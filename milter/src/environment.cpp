@@ -31,9 +31,22 @@ bool same_dns(const config::DnsConfig& a, const config::DnsConfig& b) {
 
 }  // namespace
 
+Result<std::shared_ptr<const outbound::Signers>> load_dsn_signers(const config::Config& config) {
+  if (config.report.dsn.sign.empty()) return std::shared_ptr<const outbound::Signers>();
+  auto loaded = outbound::Signers::load(config);
+  if (!loaded) return make_error(loaded.error().code, "report.dsn.sign: " + loaded.error().message);
+  // The ids must name loaded keys (the config check says so too; this says it at start).
+  if (auto got = loaded->get(config.report.dsn.sign); !got) {
+    return make_error(got.error().code, "report.dsn.sign: " + got.error().message);
+  }
+  return std::make_shared<const outbound::Signers>(std::move(loaded).value());
+}
+
 Result<std::shared_ptr<const Environment>> make_environment(
-    std::shared_ptr<const config::Config> config, Logger& log, const Environment* previous) {
+    std::shared_ptr<const config::Config> config, Logger& log, const Environment* previous,
+    std::shared_ptr<const outbound::Signers> signers) {
   auto env = std::make_shared<Environment>();
+  env->signers = signers ? std::move(signers) : previous != nullptr ? previous->signers : nullptr;
   const auto& mc = config->milter;
   if (previous != nullptr && previous->resolver && same_dns(previous->config->dns, config->dns)) {
     env->resolver = previous->resolver;
@@ -89,6 +102,18 @@ std::vector<std::string> restart_only_changes(const config::Config& a, const con
   differs("store.type", a.store.type != b.store.type);
   differs("store.path", a.store.path != b.store.path);
   differs("log.level", a.log.level != b.log.level);
+  // The DSN signing keys are read once, before privileges are dropped.
+  differs("report.dsn.sign", a.report.dsn.sign != b.report.dsn.sign);
+  bool keys_changed = a.signatures.size() != b.signatures.size();
+  for (const auto& [id, sig] : a.signatures) {
+    auto it = b.signatures.find(id);
+    keys_changed = keys_changed || it == b.signatures.end() ||
+                   it->second.private_key != sig.private_key || it->second.domain != sig.domain ||
+                   it->second.selector != sig.selector || it->second.algorithm != sig.algorithm ||
+                   it->second.headers != sig.headers ||
+                   it->second.canonicalization != sig.canonicalization;
+  }
+  differs("signature.*", keys_changed && !b.report.dsn.sign.empty());
   return out;
 }
 

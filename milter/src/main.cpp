@@ -1,9 +1,10 @@
 // mailreport-milter: SPF, DKIM and DMARC verdicts at SMTP time for Postfix (smtpd_milters) and
 // Sendmail (INPUT_MAIL_FILTER). It loads the configuration, opens the milter socket
-// (milter.socket), drops privileges (milter.user), opens the store, builds the resolver and the
-// verifiers, and serves until SIGTERM/SIGINT: then it stops accepting, lets open sessions end
-// (for a while), writes every queued evaluation and exits 0. SIGHUP reloads the configuration
-// (new sessions use it; a few keys need a restart and are named in the log).
+// (milter.socket), reads the DSN signing keys (report.dsn.sign), drops privileges
+// (milter.user), opens the store, builds the resolver and the verifiers, and serves until
+// SIGTERM/SIGINT: then it stops accepting, lets open sessions end (for a while), writes every
+// queued evaluation and exits 0. SIGHUP reloads the configuration (new sessions use it; a few
+// keys need a restart and are named in the log).
 // Always in the foreground: systemd (or any supervisor) runs it; logs go to stderr.
 // systemd readiness (Type=notify): READY=1 once it serves, RELOADING=1/READY=1 around a SIGHUP
 // reload, STOPPING=1 when it stops; sd_notify is a no-op when NOTIFY_SOCKET is unset.
@@ -175,6 +176,12 @@ int main(int argc, char** argv) {
       log.error("milter", st.error().message);
       return kExitOsErr;
     }
+    // The DSN signing keys (report.dsn.sign) are read now, while we may still read them.
+    auto signers = milter::load_dsn_signers(*cfg);
+    if (!signers) {
+      log.error("milter", signers.error().message);
+      return kExitConfig;
+    }
     if (!cfg->milter.user.empty()) {
       if (auto st = drop_privileges(cfg->milter.user, "milter.user", "the milter"); !st) {
         log.error("milter", st.error().message);
@@ -195,7 +202,7 @@ int main(int argc, char** argv) {
     }
     std::unique_ptr<store::Store> store = std::move(opened).value();
 
-    auto env = milter::make_environment(cfg, log);
+    auto env = milter::make_environment(cfg, log, nullptr, std::move(signers).value());
     if (!env) {
       log.error("milter", env.error().message);
       return kExitSoftware;

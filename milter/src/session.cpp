@@ -8,6 +8,7 @@
 #include <ctime>
 #include <utility>
 
+#include "dsn.hpp"
 #include "mailreport/auth/authres.hpp"
 
 namespace mailreport::milter {
@@ -120,6 +121,12 @@ struct Session::Message {
 
   std::unique_ptr<auth::DkimVerification> dkim;
   bool eoh_seen = false;
+
+  // A DSN the MTA generated (report.dsn): the From value it gets ("" = unchanged) and the
+  // signing sessions fed with the message as it will leave.
+  bool dsn = false;
+  std::string dsn_from;
+  std::vector<std::unique_ptr<outbound::SigningSession>> dsn_signing;
 };
 
 Session::Session(std::shared_ptr<const Environment> env, Actions& actions, EvaluationQueue& queue,
@@ -227,6 +234,8 @@ Decision Session::header(std::string_view name, std::string_view value) {
 Decision Session::eoh() {
   Message& m = *msg_;
   m.eoh_seen = true;
+  // RFC 3464 §2: DSNs come from the null sender.
+  if (m.have_mail && m.mail_from.empty() && !m.content_type.empty()) start_dsn();
   if (skip_reason_.empty() && m.auth_user.empty() && !m.trusted_dkim && env_->dkim) {
     m.dkim = env_->dkim->start(context(), options_.header_leading_space);
     for (const auto& [name, value] : m.headers) {
@@ -246,6 +255,13 @@ Decision Session::body(std::span<const char> chunk) {
   if (m.dkim) {
     if (auto st = m.dkim->body(chunk); !st) {
       log_.debug(context(), "DKIM: body: " + st.error().message);
+    }
+  }
+  for (auto& signing : m.dsn_signing) {
+    if (auto st = signing->body(chunk); !st) {
+      log_.warning(context(), "DSN: signing: " + st.error().message + "; left unsigned");
+      m.dsn_signing.clear();
+      break;
     }
   }
   const auto& failure = env_->config->report.failure;
@@ -279,6 +295,8 @@ Decision Session::eom(const Macros& macros) {
     log_.info(context(), "removed " + std::to_string(m.forged.size()) +
                              " Authentication-Results claiming our authserv-id " + mc.authserv_id);
   }
+
+  if (m.dsn) finish_dsn();  // local mail, which the skip below would pass by
 
   std::string skip = skip_reason_;
   if (skip.empty() && !m.auth_user.empty()) skip = "authenticated as " + m.auth_user;
@@ -358,6 +376,100 @@ Decision Session::eom(const Macros& macros) {
   last_ = std::move(ev);
   reset_message();
   return decision;
+}
+
+void Session::start_dsn() {
+  Message& m = *msg_;
+  const auto& d = env_->config->report.dsn;
+  if (d.from_name.empty() && d.from_address.empty() && d.sign.empty()) return;
+  // Only the MTA's own DSNs: one from another host is someone else's to sign.
+  static const config::NetworkList kLoopback = config::NetworkList::loopback();
+  if (!client_ip_.empty() && !kLoopback.contains(client_ip_)) return;
+  if (!dsn::is_delivery_status(m.content_type)) return;
+  m.dsn = true;
+  const std::pair<std::string, std::string>* from = nullptr;
+  for (const auto& h : m.headers) {
+    if (iequals(h.first, "From")) {
+      from = &h;
+      break;
+    }
+  }
+  m.dsn_from = dsn::from_value(d, from != nullptr ? std::string_view(from->second) : "");
+  if (d.sign.empty()) return;
+  if (!env_->signers) {
+    log_.warning(context(), "DSN: report.dsn.sign keys were not loaded (set at start?); unsigned");
+    return;
+  }
+  auto signers = env_->signers->get(d.sign);
+  if (!signers) {
+    log_.warning(context(), "DSN: report.dsn.sign: " + signers.error().message + "; unsigned");
+    return;
+  }
+  for (const auto& signer : *signers) m.dsn_signing.push_back(signer->start());
+  // The header as it will leave: the From value replaced, folds with CRLF.
+  std::string value;
+  for (const auto& h : m.headers) {
+    const std::string_view v = &h == from && !m.dsn_from.empty() ? m.dsn_from : h.second;
+    value.clear();
+    char last = '\0';
+    for (char c : v) {
+      if (c == '\n' && last != '\r') value += '\r';
+      value += c;
+      last = c;
+    }
+    for (auto& signing : m.dsn_signing) {
+      if (auto st = signing->header(h.first, value); !st) {
+        log_.warning(context(), "DSN: signing: " + st.error().message + "; left unsigned");
+        m.dsn_signing.clear();
+        return;
+      }
+    }
+  }
+  for (auto& signing : m.dsn_signing) {
+    if (auto st = signing->end_of_headers(); !st) {
+      log_.warning(context(), "DSN: signing: " + st.error().message + "; left unsigned");
+      m.dsn_signing.clear();
+      return;
+    }
+  }
+}
+
+void Session::finish_dsn() {
+  Message& m = *msg_;
+  const std::string space = options_.header_leading_space ? " " : "";
+  if (!m.dsn_from.empty()) {
+    if (auto st = actions_.change_header("From", 1, space + m.dsn_from); !st) {
+      log_.warning(context(), "DSN: could not change From: " + st.error().message);
+    }
+  }
+  std::vector<std::string> signatures;
+  for (auto& signing : m.dsn_signing) {
+    auto value = signing->finish();
+    if (!value) {
+      log_.warning(context(), "DSN: signing: " + value.error().message + "; left unsigned");
+      signatures.clear();
+      break;
+    }
+    // Folded with LF for the MTA (as OpenDKIM hands its signatures to Postfix and Sendmail).
+    std::string lf;
+    for (char c : *value) {
+      if (c != '\r') lf += c;
+    }
+    signatures.push_back(std::move(lf));
+  }
+  // Inserted at the top one after the other: the last inserted ends up first, so the first
+  // id's signature goes in last.
+  for (auto it = signatures.rbegin(); it != signatures.rend(); ++it) {
+    if (auto st = actions_.insert_header(0, "DKIM-Signature", space + *it); !st) {
+      log_.warning(context(), "DSN: could not add DKIM-Signature: " + st.error().message);
+    }
+  }
+  log_.info(context(), "DSN from the MTA" +
+                           (m.dsn_from.empty() ? std::string() : ": From set to " + m.dsn_from) +
+                           (!signatures.empty() ? ", " + std::to_string(signatures.size()) +
+                                                      " DKIM signature(s) added"
+                            : env_->config->report.dsn.sign.empty() ? std::string()
+                                                                    : ", unsigned"));
 }
 
 void Session::plan_failure_reports(auth::Evaluation& ev, Decision decision) {

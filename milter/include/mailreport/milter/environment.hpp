@@ -1,7 +1,7 @@
 // milter/environment: builds what the sessions share from a configuration (the resolver from
-// [dns], the SPF and DKIM verifiers, the DMARC evaluator with milter.dmarc-discovery), and hands
-// new sessions the current one. A reload builds a new Environment and swaps it in; sessions
-// that are running keep theirs (shared_ptr).
+// [dns], the SPF and DKIM verifiers, the DMARC evaluator with milter.dmarc-discovery, the
+// failure-report planner, the DSN signing keys), and hands new sessions the current one. A reload
+// builds a new Environment and swaps it in; sessions that are running keep theirs (shared_ptr).
 #pragma once
 
 #include <memory>
@@ -23,9 +23,16 @@ dns::ResolverOptions resolver_options(const config::DnsConfig& dns);
 // Builds the resolver and the verifiers. With `previous` whose [dns] is the same, its resolver
 // (and its warm cache) is kept. Errors name what failed (a nameserver unbound refuses, a
 // local-data line, no public suffix list for dmarc-discovery = "psl").
+// `signers`: the report.dsn.sign keys loaded at start (load_dsn_signers); null takes
+// `previous`'s (keys are not read again after privileges are dropped).
 Result<std::shared_ptr<const Environment>> make_environment(
     std::shared_ptr<const config::Config> config, Logger& log,
-    const Environment* previous = nullptr);
+    const Environment* previous = nullptr,
+    std::shared_ptr<const outbound::Signers> signers = nullptr);
+
+// The signing keys of report.dsn.sign (every signature.<id>), read now: call before dropping
+// privileges. Null when report.dsn.sign is empty. Errors name the key and its file.
+Result<std::shared_ptr<const outbound::Signers>> load_dsn_signers(const config::Config& config);
 
 // The configuration keys whose change only a restart applies (the socket, the user, the
 // queue, the store); their names, for a reload's warning.

@@ -43,6 +43,14 @@
 //   EvaluationQueue (never blocks); a message that is answered 4xx is not recorded (it will
 //   come again).
 //
+// - DSNs the MTA generates (report.dsn): a message from the null sender with Content-Type
+//   multipart/report; report-type=delivery-status (RFC 3464), from a connection without an
+//   address or from loopback (Postfix's non_smtpd_milters hands its bounces over as local
+//   mail), is handled before the local-mail skip: its From becomes `from-name <from-address>`
+//   (smfi_chgheader) and it is DKIM-signed with the report.dsn.sign keys over the changed
+//   From, the DKIM-Signature fields inserted at the top in the order of the ids. A DSN
+//   arriving from another host is left alone.
+//
 // Events before end of message always answer Continue: the wrapper negotiates "no reply" for
 // those steps (SMFIP_NR_*), so they cost no round trip. Not done: ARC.
 #pragma once
@@ -65,6 +73,7 @@
 #include "mailreport/config/config.hpp"
 #include "mailreport/dns/resolver.hpp"
 #include "mailreport/milter/writer.hpp"
+#include "mailreport/outbound/signer.hpp"
 #include "mailreport/util/log.hpp"
 #include "mailreport/util/result.hpp"
 
@@ -113,6 +122,9 @@ struct Environment {
   std::shared_ptr<const auth::DmarcEvaluator> dmarc;
   // Which failure reports a message calls for (null: none are planned).
   std::shared_ptr<const auth::FailurePlanner> failures;
+  // The DKIM keys for report.dsn.sign, read at start before privileges are dropped (a reload
+  // keeps them); null when report.dsn.sign is empty.
+  std::shared_ptr<const outbound::Signers> signers;
   // UTC epoch seconds; default std::time.
   std::function<std::int64_t()> now;
 };
@@ -156,6 +168,8 @@ class Session {
   void reset_message();
   Decision enforce(auth::Evaluation& ev);
   void plan_failure_reports(auth::Evaluation& ev, Decision decision);
+  void start_dsn();
+  void finish_dsn();
   std::string context() const;
 
   std::shared_ptr<const Environment> env_;
