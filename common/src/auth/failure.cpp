@@ -6,8 +6,9 @@
 //   one of them did not; "d" when a signature failed evaluation (fail, permerror, policy; a
 //   temperror is a DNS error, not a failure); "s" when SPF of MAIL FROM failed (fail,
 //   softfail, permerror). One report per ruf address, whatever fo= options matched, with
-//   Auth-Failure "dmarc"; Identity-Alignment names the mechanisms that gave an aligned pass
-//   ("none" when neither did), as Stalwart writes it. Its DKIM fields describe the first
+//   Auth-Failure "dmarc"; Identity-Alignment names the mechanisms that failed to authenticate
+//   an aligned identity ("none" when none did), as the RFC 9991 drafts define it (RFC 7489
+//   §7.3.1 and Stalwart list the ones that did instead). Its DKIM fields describe the first
 //   failed signature whose d= aligns with the From domain (adkim=s: equal; r: at or below the
 //   Organizational Domain), or with fo=d the first failed one; SPF-DNS is filled when SPF did
 //   not pass.
@@ -238,10 +239,12 @@ const char* delivery_result(Disposition d) {
   return "delivered";
 }
 
+// RFC 9991 §3 (draft-ietf-dmarc-failure-reporting-25): the mechanisms that failed to
+// authenticate an aligned identity.
 std::string identity_alignment(const DmarcVerdict& v) {
-  if (v.dkim_aligned && v.spf_aligned) return "dkim, spf";
-  if (v.dkim_aligned) return "dkim";
-  if (v.spf_aligned) return "spf";
+  if (!v.dkim_aligned && !v.spf_aligned) return "dkim, spf";
+  if (!v.dkim_aligned) return "dkim";
+  if (!v.spf_aligned) return "spf";
   return "none";
 }
 

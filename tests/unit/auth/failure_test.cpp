@@ -194,7 +194,7 @@ TEST_F(FailurePlan, DmarcRequestFields) {
   EXPECT_EQ(r.max_size, 0u);
   EXPECT_EQ(r.reported_domain, "example.com");
   EXPECT_EQ(r.auth_failure, "dmarc");
-  EXPECT_EQ(r.identity_alignment, "none");
+  EXPECT_EQ(r.identity_alignment, "dkim, spf");  // RFC 9991: the ones that failed
   EXPECT_EQ(r.delivery_result, "reject");
   EXPECT_EQ(r.dkim_index, 0);  // the failed signature of the From domain
   EXPECT_EQ(r.spf_record, "v=spf1 ip4:198.51.100.0/24 -all");
@@ -203,11 +203,12 @@ TEST_F(FailurePlan, DmarcRequestFields) {
 
   const auto q = plan(scenario(Scenario::DkimOnlySpfFails, "1"));
   ASSERT_EQ(q.size(), 1u);
-  EXPECT_EQ(q.front().identity_alignment, "dkim");
+  EXPECT_EQ(q.front().identity_alignment, "spf");
   EXPECT_EQ(q.front().delivery_result, "delivered");
   EXPECT_EQ(q.front().dkim_index, -1);  // no signature failed
   EXPECT_EQ(plan(scenario(Scenario::NoSigSoftFail, "0")).front().delivery_result, "spam");
-  EXPECT_EQ(plan(scenario(Scenario::SpfOnlyDkimFails, "1")).front().identity_alignment, "spf");
+  EXPECT_EQ(plan(scenario(Scenario::SpfOnlyDkimFails, "1")).front().identity_alignment, "dkim");
+  EXPECT_EQ(plan(scenario(Scenario::AllAlignedThirdSig, "d")).front().identity_alignment, "none");
   // fo=d names the failed third-party signature; fo=1 would not (it did not fail alignment).
   EXPECT_EQ(plan(scenario(Scenario::AllAlignedThirdSig, "d")).front().dkim_index, 1);
 }

@@ -142,7 +142,7 @@ TEST_F(FailureSession, DmarcFailureWithRufIsQueuedWithItsRequest) {
   EXPECT_EQ(r.recipient, "ruf@example.com");
   EXPECT_EQ(r.reported_domain, "example.com");
   EXPECT_EQ(r.auth_failure, "dmarc");
-  EXPECT_EQ(r.identity_alignment, "none");
+  EXPECT_EQ(r.identity_alignment, "dkim, spf");
   EXPECT_EQ(r.delivery_result, "delivered");  // p=none
   EXPECT_EQ(r.spf_record, "v=spf1 ip4:192.0.2.0/24 -all");
   EXPECT_EQ(r.limit_count, 1u);  // report.dmarc.send default "1/1d"
