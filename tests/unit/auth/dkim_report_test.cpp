@@ -79,6 +79,7 @@ TEST_F(DkimReportTest, ReportRequestedFollowsTheRTag) {
   EXPECT_TRUE(pass.report_requested);
   EXPECT_EQ(pass.auth_failure, "");
   EXPECT_TRUE(verify("sel", "r=Y; ").report_requested);
+  EXPECT_TRUE(verify("sel", "r =\r\n\t y ; ").report_requested);  // RFC 6376 §3.2 FWS
   EXPECT_FALSE(verify("sel", "r=n; ").report_requested);
   EXPECT_FALSE(verify("sel", "").report_requested);
 }
