@@ -43,5 +43,6 @@ void add_reparse_command(CLI::App& app, Context& ctx);
 void add_purge_command(CLI::App& app, Context& ctx);
 void add_check_config_command(CLI::App& app, Context& ctx);
 void add_demo_command(CLI::App& app, Context& ctx);
+void add_outbox_command(CLI::App& app, Context& ctx);
 
 }  // namespace mailreport::cli
