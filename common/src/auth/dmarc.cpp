@@ -203,6 +203,131 @@ struct DmarcEvaluator::Impl {
   }
 };
 
+// ---- simple_from_domain: the everyday From forms without GMime (see dmarc.hpp) ----
+namespace {
+
+bool is_alnum(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+// RFC 5322 §3.2.3 atext, less '=' and '?' (so that no word can start an RFC 2047 encoded-word)
+// and '.' (obs-phrase): what is left is parsed the same by every reader.
+bool is_phrase_char(char c) {
+  if (is_alnum(c)) return true;
+  switch (c) {
+    case '!':
+    case '#':
+    case '$':
+    case '%':
+    case '&':
+    case '\'':
+    case '*':
+    case '+':
+    case '-':
+    case '/':
+    case '^':
+    case '_':
+    case '`':
+    case '{':
+    case '|':
+    case '}':
+    case '~': return true;
+    default: return false;
+  }
+}
+
+// RFC 5322 §3.2.3 atext (local-part of a dot-atom).
+bool is_atext(char c) {
+  return is_phrase_char(c) || c == '=' || c == '?';
+}
+
+// Words (atoms of is_phrase_char) and quoted strings without quoted-pairs, separated by spaces.
+bool is_simple_phrase(std::string_view p) {
+  std::size_t i = 0;
+  while (i < p.size()) {
+    if (p[i] == ' ') {
+      ++i;
+    } else if (p[i] == '"') {
+      const std::size_t close = p.find('"', i + 1);
+      if (close == std::string_view::npos) return false;
+      for (std::size_t k = i + 1; k < close; ++k) {
+        if (p[k] == '\\') return false;  // quoted-pair: left to GMime
+      }
+      i = close + 1;
+      if (i < p.size() && p[i] != ' ') return false;
+    } else {
+      const std::size_t start = i;
+      while (i < p.size() && is_phrase_char(p[i])) ++i;
+      if (i == start) return false;
+      if (i < p.size() && p[i] != ' ') return false;
+    }
+  }
+  return true;
+}
+
+// local@domain: a dot-atom local-part and 2+ LDH labels (1..63 octets, no leading, trailing or
+// doubled '-', so no A-label and nothing an IDNA library could reject or rewrite).
+std::optional<std::string> simple_addr_spec_domain(std::string_view a) {
+  const std::size_t at = a.find('@');
+  if (at == std::string_view::npos || at == 0 || a.find('@', at + 1) != std::string_view::npos) {
+    return std::nullopt;
+  }
+  const std::string_view local = a.substr(0, at);
+  const std::string_view domain = a.substr(at + 1);
+  if (local.front() == '.' || local.back() == '.' || local.find("..") != std::string_view::npos) {
+    return std::nullopt;
+  }
+  for (char c : local) {
+    if (c != '.' && !is_atext(c)) return std::nullopt;
+  }
+  if (domain.empty() || domain.size() > 253) return std::nullopt;
+  std::size_t labels = 0;
+  std::size_t start = 0;
+  while (start <= domain.size()) {
+    std::size_t dot = domain.find('.', start);
+    if (dot == std::string_view::npos) dot = domain.size();
+    const std::string_view label = domain.substr(start, dot - start);
+    if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-' ||
+        label.find("--") != std::string_view::npos) {
+      return std::nullopt;
+    }
+    for (char c : label) {
+      if (!is_alnum(c) && c != '-') return std::nullopt;
+    }
+    ++labels;
+    start = dot + 1;
+  }
+  if (labels < 2) return std::nullopt;
+  std::string out(domain);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
+}  // namespace
+
+std::optional<std::string> simple_from_domain(std::string_view v) {
+  while (!v.empty() && v.front() == ' ') v.remove_prefix(1);
+  while (!v.empty() && v.back() == ' ') v.remove_suffix(1);
+  if (v.empty()) return std::nullopt;
+  for (char c : v) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u >= 0x7f) return std::nullopt;  // controls, folding, 8-bit: GMime's
+  }
+  if (v.back() != '>') {
+    return simple_addr_spec_domain(v);
+  }
+  const std::size_t lt = v.find('<');
+  if (lt == std::string_view::npos || v.find('<', lt + 1) != std::string_view::npos ||
+      v.find('>') != v.size() - 1) {
+    return std::nullopt;
+  }
+  std::string_view phrase = v.substr(0, lt);
+  if (!is_simple_phrase(phrase)) return std::nullopt;
+  return simple_addr_spec_domain(v.substr(lt + 1, v.size() - lt - 2));
+}
+
 DmarcEvaluator::DmarcEvaluator(std::shared_ptr<dns::Resolver> resolver, DmarcOptions options)
     : impl_(std::make_unique<Impl>()) {
   if (!resolver) throw std::invalid_argument("DmarcEvaluator needs a resolver");
@@ -253,9 +378,14 @@ DmarcVerdict DmarcEvaluator::evaluate(const std::vector<std::string>& from_heade
     return v;
   }
   std::vector<std::string> domains;
-  for (const auto& d : mime::address_domains(from_headers.front())) {
-    std::string n = normalize_domain(d);
-    if (std::find(domains.begin(), domains.end(), n) == domains.end()) domains.push_back(n);
+  if (auto simple = simple_from_domain(from_headers.front())) {
+    // The everyday forms, parsed as GMime would (dmarc.hpp); GMime for everything else.
+    domains.push_back(normalize_domain(*simple));
+  } else {
+    for (const auto& d : mime::address_domains(from_headers.front())) {
+      std::string n = normalize_domain(d);
+      if (std::find(domains.begin(), domains.end(), n) == domains.end()) domains.push_back(n);
+    }
   }
   if (domains.empty()) {
     v.result = DmarcResult::PermError;

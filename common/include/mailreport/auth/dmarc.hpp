@@ -108,4 +108,14 @@ class DmarcEvaluator {
   std::unique_ptr<Impl> impl_;
 };
 
+// The Author Domain of a From field value in its everyday forms, without GMime: a bare
+// addr-spec ("user@example.com") or a display name of plain words and simple quoted strings
+// followed by an angle-addr ("Name <user@example.com>", "\"Last, First\" <u@example.com>"),
+// printable ASCII only, a dot-atom local-part and an LDH domain of 2+ labels (no A-labels).
+// Returns the domain lower-cased, exactly what mime::address_domains would give for the value
+// (tests/unit/auth/dmarc_from_test.cpp checks that differentially); nullopt for every other
+// value, which DmarcEvaluator then hands to mime::address_domains. Additive: used by
+// DmarcEvaluator::evaluate, public for that test.
+std::optional<std::string> simple_from_domain(std::string_view from_value);
+
 }  // namespace mailreport::auth
