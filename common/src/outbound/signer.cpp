@@ -11,6 +11,8 @@
 // (dkim_init's malloc/free hooks, with the handle's memory closure) and, when dkim_free() hands
 // back a struct dkim_crypto that still owns key material, free that material ourselves (see
 // HandleMemory). A libopendkim that frees it itself leaves nothing for us to do.
+// It also mis-folds ed25519 signatures under simple header canonicalization (see open()):
+// those are written unfolded.
 //
 // Not done: l= (body length), z= (copied headers), x= (expiry), oversigning, ARC.
 #include "mailreport/outbound/signer.hpp"
@@ -209,9 +211,11 @@ class LibSession final : public SigningSession {
   Status header(std::string_view name, std::string_view value) override {
     std::string field(name);
     field += ':';
-    // Milters get the value without the space after the colon (Postfix strips it).
+    // Milters get the value without the space after the colon (Postfix strips it), and
+    // folded lines joined by a bare "\n"; on the wire they are CRLF (as OpenDKIM's milter
+    // rebuilds them), which matters to simple canonicalization.
     if (!value.empty() && value.front() != ' ' && value.front() != '\t') field += ' ';
-    field += value;
+    field += to_crlf(value);
     return field_text(std::move(field));
   }
 
@@ -292,11 +296,20 @@ class LibSigner final : public DkimSigner {
   // A new signing handle whose allocations go to `memory`; null with the error in `st`.
   DKIM* open(HandleMemory* memory, DKIM_STAT* st) const {
     const std::string id = "signature." + settings_.id;
-    return dkim_sign(lib_.get(), reinterpret_cast<const unsigned char*>(id.c_str()), memory,
-                     reinterpret_cast<dkim_sigkey_t>(const_cast<char*>(key_pem_.c_str())),
-                     reinterpret_cast<const unsigned char*>(settings_.selector.c_str()),
-                     reinterpret_cast<const unsigned char*>(settings_.domain.c_str()),
-                     header_canon_, body_canon_, alg_, -1, st);
+    DKIM* d = dkim_sign(lib_.get(), reinterpret_cast<const unsigned char*>(id.c_str()), memory,
+                        reinterpret_cast<dkim_sigkey_t>(const_cast<char*>(key_pem_.c_str())),
+                        reinterpret_cast<const unsigned char*>(settings_.selector.c_str()),
+                        reinterpret_cast<const unsigned char*>(settings_.domain.c_str()),
+                        header_canon_, body_canon_, alg_, -1, st);
+    // libopendkim folds the DKIM-Signature it hashes (b= still empty) and the one it returns
+    // (b= filled) alike only for RSA: it foresees the wrap before a long b= from the RSA key
+    // size alone (dkim_getsighdr_d, "forcewrap"). With an ed25519 key the two differ where
+    // b= goes, which simple header canonicalization (RFC 6376 §3.4.1) does not forgive: such
+    // signatures never verify. Unfolded, both are the same line.
+    if (d != nullptr && alg_ == DKIM_SIGN_ED25519SHA256 && header_canon_ == DKIM_CANON_SIMPLE) {
+      dkim_set_margin(d, 0);
+    }
+    return d;
   }
 
  private:
