@@ -4,6 +4,8 @@
 #   1. unit + integration tests (ctest)                       build/release
 #   2. the same tests under AddressSanitizer + UBSan           build/asan
 #   3. each libFuzzer target for a short run, seeded from the corpus   build/fuzz
+#   4. the Debian package: build, lintian, install, run behind Postfix, purge   build/pkg
+#      (tests/packaging/run.sh; needs root, as CI runs)
 # The real-world corpus is read from ../shared/corpus when present (CI has it; a user's clone
 # skips those tests with a message). Set MAILREPORT_FUZZ_SECONDS (default 20) per target.
 set -euo pipefail
@@ -33,19 +35,19 @@ run_ctest() {  # name build-dir extra-ctest-args...
   return $rc
 }
 
-echo "== 1/3 build and test (RelWithDebInfo, -Werror)"
+echo "== 1/4 build and test (RelWithDebInfo, -Werror)"
 cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMAILREPORT_WERROR=ON >/dev/null
 cmake --build build/release -j "$jobs"
 run_ctest release build/release
 
-echo "== 2/3 build and test under ASan+UBSan"
+echo "== 2/4 build and test under ASan+UBSan"
 cmake -S . -B build/asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DMAILREPORT_WERROR=ON \
   -DMAILREPORT_SANITIZE=ON -DMAILREPORT_BENCH=OFF >/dev/null
 cmake --build build/asan -j "$jobs"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   run_ctest asan build/asan -LE slow
 
-echo "== 3/3 fuzz targets (clang, libFuzzer)"
+echo "== 3/4 fuzz targets (clang, libFuzzer)"
 CC=clang CXX=clang++ cmake -S . -B build/fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DMAILREPORT_FUZZ=ON >/dev/null
 cmake --build build/fuzz -j "$jobs"
@@ -53,6 +55,20 @@ bash tests/fuzz/run-all.sh build/fuzz "${MAILREPORT_FUZZ_SECONDS:-20}"
 fuzz_count=$(find build/fuzz/tests/fuzz -maxdepth 1 -name 'fuzz-*' -type f -executable | wc -l)
 passed=$((passed + fuzz_count))
 summary+=("fuzz: $fuzz_count targets ran without a crash")
+
+echo "== 4/4 Debian package (tests/packaging/run.sh)"
+if [[ $(id -u) -ne 0 ]]; then
+  summary+=("package: skipped (installs the package: run as root)")
+else
+  pkg_start=$SECONDS
+  if bash tests/packaging/run.sh build/pkg; then
+    passed=$((passed + 1))
+    summary+=("package: passed in $((SECONDS - pkg_start))s (build, lintian, install, Postfix loop, purge, Sendmail m4)")
+  else
+    failed=$((failed + 1))
+    summary+=("package: FAILED after $((SECONDS - pkg_start))s (see the output of step 4)")
+  fi
+fi
 
 echo
 printf '%s\n' "${summary[@]}"

@@ -1,8 +1,8 @@
 #!/bin/sh
 # Writes the Debian /etc/mailreport/mailreport.toml: conf/mailreport.toml (every key with its
 # default, commented out) with the settings of the Debian package uncommented:
-#   - both daemons switch to the "mailreport" user when started as root (systemd starts them
-#     as that user already);
+#   - the daemons (and mailreport serve) switch to the "mailreport" user when started as root
+#     (systemd starts them as that user already);
 #   - their sockets sit in /var/spool/postfix/mailreport, inside the chroot of Debian's Postfix
 #     (smtpd and lmtp run chrooted in /var/spool/postfix), group mailreport, mode 0660; the
 #     postfix user is in the mailreport group (postinst).
@@ -23,10 +23,20 @@ sed \
 # defaults (user, sockets in /var/spool/postfix/mailreport so that Postfix\
 # reaches them from its chroot). See /usr/share/doc/mailreport/README.Debian.' \
   "$in" >"$out.tmp"
-# Every substitution above must have matched: 6 settings (user twice).
-n=$(diff "$in" "$out.tmp" | grep -c '^> [a-z]' || true)
-if [ "$n" -ne 6 ]; then
-  echo "make-conffile.sh: expected 6 settings in $out, got $n; conf/mailreport.toml changed?" >&2
+# Every substitution above must have matched (conf/mailreport.toml may have changed): each
+# setting once, and user in every section that has it (lmtp, milter, serve).
+for want in 'unix-socket = "/var/spool/postfix/mailreport/lmtp.sock"' \
+  'unix-socket-group = "mailreport"' 'socket = "unix:/var/spool/postfix/mailreport/milter.sock"' \
+  'socket-group = "mailreport"'; do
+  if [ "$(grep -cxF "$want" "$out.tmp")" -ne 1 ]; then
+    echo "make-conffile.sh: '$want' is not set once in $out; conf/mailreport.toml changed?" >&2
+    rm -f "$out.tmp"
+    exit 1
+  fi
+done
+users=$(grep -cxF 'user = "mailreport"' "$out.tmp" || true)
+if [ "$users" -lt 2 ] || [ "$(grep -c '^#user = ' "$out.tmp" || true)" -ne 0 ]; then
+  echo "make-conffile.sh: user is not set in every section of $out" >&2
   rm -f "$out.tmp"
   exit 1
 fi

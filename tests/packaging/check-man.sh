@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Checks the man pages in packaging/man (part of tests/packaging/run.sh; runs alone too):
 #   - mailreport.toml.5 is what packaging/man/gen-toml-man.py makes of conf/mailreport.toml now;
-#   - every key of conf/mailreport.toml ("#key = value" under "[section]") is in that page as
-#     "section.key" (the generator's parsing is not trusted to do this on its own);
+#   - every key of conf/mailreport.toml ("#key = value" under "[section]", and the keys of
+#     tables documented in comments) is in that page as "section.key" (the generator's parsing
+#     is not trusted to do this on its own);
 #   - every page formats without a groff/man warning;
 #   - with a mailreport binary (argument 1), every sub-command of `mailreport --help` is
 #     described in mailreport.1.
@@ -25,8 +26,13 @@ fi
 
 # 2. Every key of the documented configuration is in the page (roff escapes '-' as '\-').
 page_text=$(sed 's/\\-/-/g' "$man_dir/mailreport.toml.5")
-keys=$(awk '/^\[[a-z.]+\]$/ { s = substr($0, 2, length($0) - 2) }
-            /^#?[a-z][a-z0-9-]* = / { k = $1; sub(/^#/, "", k); print s "." k }' "$conf")
+# Tables documented only in comments ('# [signature."<id>"] - ...') list their keys as
+# '# key (required)' or '# key (default: ...)'.
+keys=$(awk '/^\[[a-z.]+\]$/ { s = substr($0, 2, length($0) - 2); table = 0 }
+            /^# \[[a-z]+\."<id>"\] / { s = $2; gsub(/[][]/, "", s); table = 1 }
+            /^# Sections reserved/ { table = 0 }
+            !table && /^#?[a-z][a-z0-9-]* = / { k = $1; sub(/^#/, "", k); print s "." k }
+            table && /^# [a-z][a-z0-9-]* \((required|default: .*)\)$/ { print s "." $2 }' "$conf")
 nkeys=0
 while read -r key; do
   nkeys=$((nkeys + 1))

@@ -14,7 +14,8 @@
 #      /var/spool/postfix: a message sent over SMTP arrives with our Authentication-Results, and
 #      a DMARC aggregate report sent to dmarc@reports.test goes through the transport map to
 #      mailreport-lmtp and shows in `mailreport list dmarc`; SIGHUP (ExecReload) reloads;
-#   7. stop everything; apt-get purge; nothing of the package is left (files, directories,
+#   7. stop everything; start each daemon by hand as root: it must switch to mailreport;
+#      apt-get purge; nothing of the package is left (files, directories,
 #      user, group, unit symlinks);
 #   8. the Sendmail .mc snippet expands with Sendmail's cf macros (sendmail-m4.sh).
 # Must run as root, with the package not installed. DNS answers come from dns.local-data; no
@@ -63,7 +64,14 @@ else
   (cd "$root" && git ls-files -z -co --exclude-standard |
     tar --null --ignore-failed-read -T - -cf - 2>/dev/null) | tar -xf - -C "$work/src"
   cp -r "$work/src/packaging/debian" "$work/src/debian"
-  (cd "$work/src" && DEB_BUILD_OPTIONS="parallel=$(nproc) nocheck" \
+  # ccache (when installed) keeps the compiler's output across runs in WORK/ccache: the copy
+  # is always at the same path, so its hashes match from one run to the next.
+  build_path=$PATH
+  if [[ -d /usr/lib/ccache ]]; then
+    build_path=/usr/lib/ccache:$PATH
+    export CCACHE_DIR=$work/ccache CCACHE_MAXSIZE=2G
+  fi
+  (cd "$work/src" && PATH=$build_path DEB_BUILD_OPTIONS="parallel=$(nproc) nocheck" \
     dpkg-buildpackage -us -uc -b >"$work/build.log" 2>&1) ||
     { tail -40 "$work/build.log"; fail "dpkg-buildpackage (log: $work/build.log)"; }
 fi
@@ -295,6 +303,24 @@ for name in "${!daemon_pid[@]}"; do
   [[ $rc -eq 0 ]] || { cat "$tmp/$name.log"; fail "$name exited with $rc after SIGTERM"; }
   grep -q '^STOPPING=1' "$tmp/notify-$name.log" || fail "$name did not send STOPPING=1"
 done
+# Started by hand as root (debugging in the foreground), each daemon opens its socket and
+# switches to the user of the Debian configuration itself.
+mr_uid=$(id -u mailreport)
+for name in mailreport-lmtp mailreport-milter; do
+  exec_line=$(unit_value "/lib/systemd/system/$name.service" ExecStart)
+  # shellcheck disable=SC2086
+  $exec_line >"$tmp/$name-root.log" 2>&1 &
+  pid=$!
+  pids+=($pid)
+  wait_for 30 "$name started as root to serve" grep -q 'ready' "$tmp/$name-root.log"
+  uids=$(awk '/^Uid:/ { print $2, $3, $4, $5 }' "/proc/$pid/status")
+  [[ $uids == "$mr_uid $mr_uid $mr_uid $mr_uid" ]] || fail "$name started as root runs with uids $uids"
+  kill -TERM "$pid"
+  rc=0
+  wait "$pid" || rc=$?
+  [[ $rc -eq 0 ]] || { cat "$tmp/$name-root.log"; fail "$name (started as root) exited with $rc"; }
+done
+echo "   started as root, both daemons switched to mailreport (uid $mr_uid)"
 files=$(dpkg -L mailreport | grep -vE '^/(\.|usr|etc|lib|var|var/lib|var/spool|var/spool/postfix|usr/share/doc)?$' || true)
 DEBIAN_FRONTEND=noninteractive apt-get purge -y -q mailreport >"$tmp/purge.log" 2>&1 ||
   { cat "$tmp/purge.log"; fail "apt-get purge"; }
