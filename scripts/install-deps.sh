@@ -2,7 +2,8 @@
 # Installs, with apt-get, the Debian 12 packages mailreport needs to build (and, with --test,
 # to run every test: clang for the fuzz targets, Postfix for the LMTP and milter integration
 # tests, OpenDKIM and OpenDMARC (and libopendmarc's header) to compare verdicts with; debhelper,
-# lintian, systemd (systemd-analyze) and m4 for the package test, tests/packaging/).
+# lintian, systemd (systemd-analyze), m4, ccache and python3 for the package test,
+# tests/packaging/).
 # Does nothing for packages already installed.
 set -euo pipefail
 
@@ -15,7 +16,7 @@ build_pkgs=(
 test_pkgs=(
   libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev sqlite3 time
   postfix opendkim opendkim-tools opendmarc libopendmarc-dev
-  debhelper lintian systemd m4 groff-base
+  debhelper lintian systemd m4 groff-base ccache python3
 )
 
 want=("${build_pkgs[@]}")
