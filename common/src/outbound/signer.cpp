@@ -112,20 +112,33 @@ class HandleMemory {
   HandleMemory(const HandleMemory&) = delete;
   HandleMemory& operator=(const HandleMemory&) = delete;
   ~HandleMemory() {
-    for (auto& [p, size] : live_) std::free(p);
+    for (auto& [p, size] : live_) {
+      OPENSSL_cleanse(p, size);
+      std::free(p);
+    }
   }
 
   void* allocate(std::size_t n) {
     void* p = std::malloc(n);
-    if (p != nullptr) live_.emplace(p, n);
+    if (p == nullptr) return nullptr;
+    try {
+      live_.emplace(p, n);
+    } catch (...) {
+      std::free(p);
+      throw;
+    }
     return p;
   }
 
+  // Blocks are wiped before they are freed: among them is libopendkim's copy of the private
+  // key (dkim_sign strdups the PEM), which would otherwise linger in freed memory.
   void release(void* p) {
     auto it = live_.find(p);
     if (it != live_.end()) {
       if (it->second == sizeof(DkimCryptoLayout)) free_forgotten_key(p);
-      live_.erase(p);
+      it = live_.find(p);
+      OPENSSL_cleanse(p, it->second);
+      live_.erase(it);
     }
     std::free(p);
   }
