@@ -44,5 +44,6 @@ void add_purge_command(CLI::App& app, Context& ctx);
 void add_check_config_command(CLI::App& app, Context& ctx);
 void add_demo_command(CLI::App& app, Context& ctx);
 void add_outbox_command(CLI::App& app, Context& ctx);
+void add_serve_command(CLI::App& app, Context& ctx);
 
 }  // namespace mailreport::cli

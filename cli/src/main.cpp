@@ -42,6 +42,7 @@ int main(int argc, char** argv) {
   add_check_config_command(app, ctx);
   add_demo_command(app, ctx);
   add_outbox_command(app, ctx);
+  add_serve_command(app, ctx);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

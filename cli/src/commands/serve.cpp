@@ -1,0 +1,198 @@
+// mailreport serve [--once]: the long-running job that sends the reports in the outbox.
+//
+// Start-up, the Postfix way: load the configuration, read every signing key
+// (signature.<id>.private-key, often readable by root only), switch to serve.user if set
+// (drop_privileges refuses to go on as root), then open the store as that user. Then, every
+// serve.outbox-interval, one outbox pass (outbound::OutboxRunner: build, DKIM-sign, submit
+// through report.submit, record the outcome).
+//
+// Signals: SIGTERM and SIGINT end the pass after the entry being sent and exit 0; SIGHUP
+// reloads the configuration and the signing keys (keeping the old ones, with an error in the
+// log, when the new ones do not load: after dropping privileges, keys readable by root only
+// cannot be read again — restart for those). store.path and serve.user are read at start only.
+// systemd: READY=1, RELOADING=1, STOPPING=1 through sd_notify (a no-op without NOTIFY_SOCKET).
+//
+// --once: one pass at once, then exit (tests, cron).
+#include <pthread.h>
+#include <signal.h>
+#include <systemd/sd-daemon.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <iostream>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "cli.hpp"
+#include "commands/store_util.hpp"
+#include "mailreport/outbound/outbox_runner.hpp"
+#include "mailreport/outbound/signer.hpp"
+#include "mailreport/outbound/submit.hpp"
+#include "mailreport/util/log.hpp"
+#include "mailreport/util/privileges.hpp"
+
+namespace mailreport::cli {
+
+namespace {
+
+constexpr std::size_t kBatch = 10;  // entries per claim: bounds the lease a stop leaves behind
+
+std::int64_t now_seconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// What the signal thread tells the main loop.
+struct Signals {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::atomic<bool> stop{false};
+  bool reload = false;  // under mu
+};
+
+// Waits for SIGTERM, SIGINT and SIGHUP (blocked in every thread) and hands them to the main
+// loop; SIGUSR1 (sent by the main thread to this one) ends it.
+class SignalThread {
+ public:
+  explicit SignalThread(Signals& s) : s_(s) {
+    sigemptyset(&set_);
+    for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGUSR1}) sigaddset(&set_, sig);
+    pthread_sigmask(SIG_BLOCK, &set_, nullptr);
+    thread_ = std::thread([this] { run(); });
+  }
+  ~SignalThread() {
+    pthread_kill(thread_.native_handle(), SIGUSR1);
+    thread_.join();
+  }
+  SignalThread(const SignalThread&) = delete;
+  SignalThread& operator=(const SignalThread&) = delete;
+
+ private:
+  void run() {
+    for (;;) {
+      int sig = 0;
+      if (sigwait(&set_, &sig) != 0) continue;
+      if (sig == SIGUSR1) return;
+      {
+        std::lock_guard lock(s_.mu);
+        if (sig == SIGHUP) {
+          s_.reload = true;
+        } else {
+          s_.stop = true;
+        }
+      }
+      s_.cv.notify_all();
+    }
+  }
+
+  Signals& s_;
+  sigset_t set_{};
+  std::thread thread_;
+};
+
+// The configuration and what is built from it; replaced whole on SIGHUP.
+struct Setup {
+  std::shared_ptr<const config::Config> config;
+  outbound::Signers signers;
+  std::unique_ptr<outbound::Submitter> submitter;
+};
+
+Result<Setup> make_setup(std::shared_ptr<const config::Config> cfg) {
+  auto signers = outbound::Signers::load(*cfg);
+  if (!signers) return std::move(signers).error();
+  Setup s{std::move(cfg), std::move(*signers), nullptr};
+  s.submitter = outbound::make_submitter(s.config->report.submit);
+  return s;
+}
+
+void pass(Setup& setup, store::Store& store, Logger& log, const std::atomic<bool>* stop) {
+  outbound::OutboxRunner runner(setup.config, store, setup.signers, *setup.submitter, log);
+  runner.set_stop_flag(stop);
+  auto st = runner.run_once(now_seconds(), kBatch);
+  if (st.sent + st.retried + st.failed > 0) {
+    log.info("serve", "outbox pass: " + std::to_string(st.sent) + " sent, " +
+                          std::to_string(st.retried) + " to retry, " + std::to_string(st.failed) +
+                          " failed");
+  }
+}
+
+int run_serve(const Context& ctx, bool once) {
+  auto cfg = ctx.load_config();
+  StderrLogger log(cfg->log.level);
+  // Keys first, as the user that started us (root under systemd if serve.user is set).
+  auto setup = make_setup(cfg);
+  if (!setup) {
+    log.error("serve", setup.error().message);
+    return kExitConfig;
+  }
+  if (!cfg->serve.user.empty()) {
+    if (auto st = drop_privileges(cfg->serve.user, "serve.user", "mailreport serve"); !st) {
+      log.error("serve", st.error().message);
+      return kExitConfig;
+    }
+    log.info("serve", "running as " + cfg->serve.user);
+  }
+  // Opened as the unprivileged user, so that the store's WAL/SHM files stay its own.
+  auto store = open_configured_store(*cfg, StoreAccess::ReadWrite);
+  if (!store) return fail("serve", store.error());
+  // The submitter's children and sockets must never kill us with SIGPIPE.
+  ::signal(SIGPIPE, SIG_IGN);
+
+  if (once) {
+    pass(*setup, **store, log, nullptr);
+    return kExitOk;
+  }
+
+  Signals signals;
+  SignalThread signal_thread(signals);
+  log.info("serve",
+           "sending the outbox every " + config::format_duration(cfg->serve.outbox_interval));
+  ::sd_notify(0, "READY=1");
+  for (;;) {
+    pass(*setup, **store, log, &signals.stop);
+    std::unique_lock lock(signals.mu);
+    signals.cv.wait_for(lock, setup->config->serve.outbox_interval,
+                        [&] { return signals.stop.load() || signals.reload; });
+    if (signals.stop) break;
+    if (signals.reload) {
+      signals.reload = false;
+      lock.unlock();
+      ::sd_notify(0, "RELOADING=1");
+      try {
+        auto fresh = ctx.load_config();
+        auto next = make_setup(fresh);
+        if (!next) {
+          log.error("serve", "reload: keeping the running configuration: " + next.error().message);
+        } else {
+          if (fresh->store.path != setup->config->store.path ||
+              fresh->serve.user != setup->config->serve.user) {
+            log.warning("serve", "reload: store.path and serve.user take effect at restart");
+          }
+          setup = std::move(next);
+          log.info("serve", "configuration reloaded");
+        }
+      } catch (const ConfigError& e) {
+        log.error("serve", std::string("reload: keeping the running configuration: ") + e.what());
+      }
+      ::sd_notify(0, "READY=1");
+    }
+  }
+  ::sd_notify(0, "STOPPING=1");
+  log.info("serve", "stopped");
+  return kExitOk;
+}
+
+}  // namespace
+
+void add_serve_command(CLI::App& app, Context& ctx) {
+  auto* cmd = app.add_subcommand("serve", "send the reports in the outbox (long-running)");
+  cmd->add_option("-c,--config", ctx.config_path, "configuration file");
+  auto once = std::make_shared<bool>(false);
+  cmd->add_flag("--once", *once, "one outbox pass, then exit");
+  cmd->callback([&ctx, once] { ctx.exit_code = run_serve(ctx, *once); });
+}
+
+}  // namespace mailreport::cli
