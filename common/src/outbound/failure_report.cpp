@@ -14,8 +14,9 @@
 // string. DKIM-Canonicalized-Header/Body are then left out (RFC 6591 §3.2: MUST NOT be sent
 // when redacted).
 //
-// A DMARC ruf "!size" limit (request.max_size): a report over it is rebuilt with headers
-// only, and refused (LimitExceeded) when that is still too large (RFC 7489 §7.2.1).
+// A DMARC ruf "!size" limit (request.max_size), with room for the DKIM signatures still to
+// come: a report over it is rebuilt with headers only, and refused (LimitExceeded) when that is
+// still too large (RFC 7489 §7.2.1).
 //
 // Not done: Incidents (one report per message), Source-Port (the milter does not record it),
 // redaction of the body of a message/rfc822 original, Original-Envelope-Id (RFC 3461 ENVID).
@@ -665,7 +666,11 @@ Result<BuiltReport> build_failure_report(const store::FailurePayload& payload,
   const bool whole = config.report.failure.include == config::FailureOriginal::Message;
   auto message = assemble(payload, config, kind, now, built.message_id, whole);
   if (!message.ok()) return std::move(message).error();
-  const std::uint64_t limit = payload.request.max_size;
+  // The DKIM-Signature fields the signer prepends count too: room is kept for each (an RSA
+  // 4096 signature with a long h= stays under 1KB).
+  std::uint64_t limit = payload.request.max_size;
+  const std::uint64_t signatures = 1024 * static_cast<std::uint64_t>(kind.sign.size());
+  if (limit != 0) limit = limit > signatures ? limit - signatures : 1;
   if (limit != 0 && message->size() > limit && whole) {
     // RFC 7489 §7.2.1 (ruf "!size"): try the smaller form before giving up on the URI.
     message = assemble(payload, config, kind, now, built.message_id, false);
@@ -674,8 +679,9 @@ Result<BuiltReport> build_failure_report(const store::FailurePayload& payload,
   if (limit != 0 && message->size() > limit) {
     return make_error(ErrorCode::LimitExceeded, "the report is " + std::to_string(message->size()) +
                                                     " bytes; " + payload.request.recipient +
-                                                    " takes at most " + std::to_string(limit) +
-                                                    " (ruf !size)");
+                                                    " takes at most " +
+                                                    std::to_string(payload.request.max_size) +
+                                                    " (ruf !size), signatures included");
   }
   built.message = std::move(message).value();
   return built;

@@ -522,6 +522,16 @@ TEST(FailureReport, RufSizeLimit) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code, ErrorCode::LimitExceeded);
   EXPECT_NE(r.error().message.find("ruf"), std::string::npos);
+  // Room is kept for the signatures to come: 1KB each.
+  auto signing = make_config(false, config::FailureOriginal::Message);
+  signing.report.dmarc.sign = {"rsa-receiver.example", "ed25519-receiver.example"};
+  p.request.max_size = headers + 1500;
+  r = build_failure_report(p, signing, kNow, "x@receiver.example");
+  EXPECT_FALSE(r.ok());
+  p.request.max_size = headers + 2100;
+  r = build_failure_report(p, signing, kNow, "x@receiver.example");
+  ASSERT_TRUE(r.ok());
+  EXPECT_LE(r->message.size() + 2048, p.request.max_size);
 }
 
 TEST(FailureReport, GeneratedMessageIdAndNullSender) {
