@@ -180,16 +180,20 @@ class SendmailSubmitter final : public Submitter {
       shutdown(in_ours.get(), SHUT_WR);
       in_open = false;
     }
-    while (out_open) {
+    // Until it has the whole message and has closed its output (a sendmail may close its
+    // stderr before it has read its stdin).
+    while (out_open || in_open) {
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
       if (left.count() <= 0) return timed_out(words);
-      pollfd fds[2] = {{out_ours.get(), POLLIN, 0}, {in_ours.get(), POLLOUT, 0}};
-      int n = ::poll(fds, in_open ? 2 : 1, static_cast<int>(left.count()));
+      // A closed descriptor is left out of poll() with a negative fd.
+      pollfd fds[2] = {{out_open ? out_ours.get() : -1, POLLIN, 0},
+                       {in_open ? in_ours.get() : -1, POLLOUT, 0}};
+      int n = ::poll(fds, 2, static_cast<int>(left.count()));
       if (n < 0) {
         if (errno == EINTR) continue;
         return {SubmitStatus::TempFail, errno_text("poll", errno)};
       }
-      if (fds[0].revents != 0) {
+      if (out_open && fds[0].revents != 0) {
         char buf[4096];
         ssize_t got = read(out_ours.get(), buf, sizeof buf);
         if (got > 0) {
@@ -214,7 +218,7 @@ class SendmailSubmitter final : public Submitter {
         }
       }
     }
-    // Its output is closed: wait for it to end, within the deadline.
+    // It has the message and its output is closed: wait for it to end, within the deadline.
     for (;;) {
       if (auto status = child.poll()) return outcome(*status, written == data.size(), words);
       if (Clock::now() >= deadline) return timed_out(words);

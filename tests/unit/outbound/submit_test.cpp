@@ -98,6 +98,16 @@ TEST(SendmailSubmitter, AnExitBeforeReadingTheMessageDoesNotKillUs) {
   EXPECT_NE(out.detail.find("bad option"), std::string::npos) << out.detail;
 }
 
+TEST(SendmailSubmitter, ClosingItsOutputBeforeReadingStillGetsTheWholeMessage) {
+  TempDir dir;
+  auto s = make_submitter(sendmail_config(
+      fake_sendmail(dir, "exec >/dev/null 2>&1\ncat > '" + (dir / "stdin").string() + "'"), 20));
+  std::string big(4 << 20, 'x');
+  auto out = s->submit("a@ours.example", "b@example.com", big);
+  EXPECT_EQ(out.status, SubmitStatus::Sent) << out.detail;
+  EXPECT_EQ(std::filesystem::file_size(dir / "stdin"), big.size());
+}
+
 TEST(SendmailSubmitter, ASignalIsTemporary) {
   TempDir dir;
   auto s = make_submitter(sendmail_config(fake_sendmail(dir, "cat >/dev/null; kill -KILL $$")));
