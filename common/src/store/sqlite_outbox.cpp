@@ -13,6 +13,7 @@
 //   finished is NotFound, not a second transition.
 //
 // Not done: deleting sent and failed entries (they are the record of what was sent).
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -43,6 +44,12 @@ std::optional<OutboxState> outbox_state_from_string(std::string_view s) noexcept
 namespace mailreport::store::sqlite {
 
 namespace {
+
+std::int64_t now_seconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
 
 // Fixed windows aligned to the epoch (floor, also for times before 1970).
 std::int64_t window_of(std::int64_t t, std::int64_t period) {
@@ -131,20 +138,23 @@ Status finish(Connection& db, std::string_view sql, std::int64_t id, std::int64_
 Status queue_failure_reports(Connection& db, std::span<const auth::Evaluation> batch,
                              RecordStats& stats) {
   for (const auth::Evaluation& ev : batch) {
+    // An evaluation without a time (never from the milter) counts as now, so that its reports
+    // are not queued already past report.submit.max-age.
+    const std::int64_t time = ev.time > 0 ? ev.time : now_seconds();
     for (const auth::FailureReportRequest& req : ev.failure_reports) {
       if (req.recipient.empty()) continue;
       std::string kind = outbox_kind(req.kind);
       // report.<kind>.send = "N/period": N per recipient per fixed window; 0 = unlimited.
       if (req.limit_count > 0 && req.limit_period > 0) {
-        auto took = take_rate(db, kind, req.recipient, ev.time, req.limit_count, req.limit_period);
+        auto took = take_rate(db, kind, req.recipient, time, req.limit_count, req.limit_period);
         if (!took) return std::move(took).error();
         if (!*took) {
           ++stats.reports_limited;
           continue;
         }
       }
-      auto id = insert(db, kind, req.recipient, normalize_domain(req.reported_domain), ev.time,
-                       ev.time, failure_payload_to_json(ev, req));
+      auto id = insert(db, kind, req.recipient, normalize_domain(req.reported_domain), time, time,
+                       failure_payload_to_json(ev, req));
       if (!id) return std::move(id).error();
       ++stats.reports_queued;
     }

@@ -5,6 +5,7 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <chrono>
 #include <thread>
 #include <vector>
 
@@ -353,6 +354,20 @@ TEST(Outbox, MigrationFourOnAMigrationThreeStore) {
   EXPECT_EQ(count_rows(path, "evaluations"), 1);
   EXPECT_EQ(record(*s, {failing(kT0, {dmarc_request()})}).reports_queued, 1u);
   EXPECT_EQ(count_rows(path, "evaluations", "count = 2"), 1);
+}
+
+TEST(Outbox, AnEvaluationWithoutATimeIsQueuedAsOfNow) {
+  TempDir dir;
+  auto s = open_store(dir / "s.db");
+  ASSERT_TRUE(s);
+  auto before = std::chrono::duration_cast<std::chrono::seconds>(
+                    std::chrono::system_clock::now().time_since_epoch())
+                    .count();
+  record(*s, {failing(0, {dmarc_request()})});
+  auto all = list(*s);
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_GE(all[0].created_at, before);
+  EXPECT_EQ(all[0].next_attempt_at, all[0].created_at);
 }
 
 TEST(Outbox, StateNamesRoundTrip) {
