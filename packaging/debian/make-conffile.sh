@@ -5,7 +5,10 @@
 #     (systemd starts them as that user already);
 #   - their sockets sit in /var/spool/postfix/mailreport, inside the chroot of Debian's Postfix
 #     (smtpd and lmtp run chrooted in /var/spool/postfix), group mailreport, mode 0660; the
-#     postfix user is in the mailreport group (postinst).
+#     postfix user is in the mailreport group (postinst);
+#   - mailreport serve submits its reports over SMTP to 127.0.0.1:25 (report.submit.method):
+#     sendmail(1) needs privileges its hardened unit does not give (Postfix's postdrop is
+#     setgid and writes to /var/spool/postfix/maildrop; NoNewPrivileges, ProtectSystem=strict).
 # Usage: make-conffile.sh conf/mailreport.toml OUT
 set -eu
 in=$1
@@ -17,17 +20,19 @@ sed \
   -e 's|^#socket = "unix:/run/mailreport/milter.sock"$|socket = "unix:/var/spool/postfix/mailreport/milter.sock"|' \
   -e 's|^#socket-group = ""$|socket-group = "mailreport"|' \
   -e 's|^#user = ""$|user = "mailreport"|' \
+  -e 's|^#method = "sendmail"$|method = "smtp"|' \
   -e '1a\
 #\
 # Debian: the package uncomments the lines that differ from the built-in\
 # defaults (user, sockets in /var/spool/postfix/mailreport so that Postfix\
-# reaches them from its chroot). See /usr/share/doc/mailreport/README.Debian.' \
+# reaches them from its chroot, reports submitted over SMTP). See\
+# /usr/share/doc/mailreport/README.Debian.' \
   "$in" >"$out.tmp"
 # Every substitution above must have matched (conf/mailreport.toml may have changed): each
 # setting once, and user in every section that has it (lmtp, milter, serve).
 for want in 'unix-socket = "/var/spool/postfix/mailreport/lmtp.sock"' \
   'unix-socket-group = "mailreport"' 'socket = "unix:/var/spool/postfix/mailreport/milter.sock"' \
-  'socket-group = "mailreport"'; do
+  'socket-group = "mailreport"' 'method = "smtp"'; do
   if [ "$(grep -cxF "$want" "$out.tmp")" -ne 1 ]; then
     echo "make-conffile.sh: '$want' is not set once in $out; conf/mailreport.toml changed?" >&2
     rm -f "$out.tmp"

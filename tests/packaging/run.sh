@@ -5,7 +5,8 @@
 #   2. lintian on the .changes: fails on any E: or W:;
 #   3. install it with apt-get; check the user, the group, the directories, the conffile;
 #   4. the man pages (check-man.sh) and the units (systemd-analyze verify);
-#   5. start mailreport-lmtp and mailreport-milter exactly as their units' ExecStart says, as
+#   5. start mailreport-lmtp, mailreport-milter (and mailreport serve when the build has it)
+#      exactly as their units' ExecStart says, as
 #      the units' User=, with NOTIFY_SOCKET (they must send READY=1); the machine has no
 #      systemd as PID 1, so the directories systemd would make (RuntimeDirectory) are made here;
 #   6. a private Postfix (tests/integration/postfix-instance.sh) configured with
@@ -98,8 +99,9 @@ getent group mailreport >/dev/null || fail "no mailreport group"
 if getent passwd postfix >/dev/null; then
   id -nG postfix | tr ' ' '\n' | grep -qx mailreport || fail "postfix is not in the mailreport group"
 fi
-for d in /var/lib/mailreport /var/spool/postfix/mailreport; do
-  [[ $(stat -c '%U:%G %a' "$d") == "mailreport:mailreport 750" ]] || fail "$d: $(stat -c '%U:%G %a' "$d")"
+for spec in /var/lib/mailreport:700 /var/spool/postfix/mailreport:750; do
+  d=${spec%:*}
+  [[ $(stat -c '%U:%G %a' "$d") == "mailreport:mailreport ${spec#*:}" ]] || fail "$d: $(stat -c '%U:%G %a' "$d")"
 done
 dpkg-query -W -f='${Conffiles}\n' mailreport | grep -q ' /etc/mailreport/mailreport.toml ' ||
   fail "/etc/mailreport/mailreport.toml is not a conffile"
@@ -150,7 +152,8 @@ unit_value() {  # unit key: the value of key= in the unit's [Service] section
   sed -n "s/^$2=//p" "$1" | head -1
 }
 # What systemd does before ExecStart: RuntimeDirectory= and StateDirectory= (owned by User=).
-install -d -o mailreport -g mailreport -m 0750 /run/mailreport /var/lib/mailreport
+install -d -o mailreport -g mailreport -m 0750 /run/mailreport
+install -d -o mailreport -g mailreport -m 0700 /var/lib/mailreport
 
 # A listener for sd_notify datagrams: one line per message in $tmp/notify-NAME.log.
 notify_listener() {  # name
@@ -185,9 +188,11 @@ start_unit() {  # unit-name
   [[ -n $user && -n $exec ]] || fail "$1: no User= or ExecStart="
   notify_listener "$1"
   echo "   $1: as $user: $exec"
+  umask_value=$(unit_value "$unit" UMask)
   # shellcheck disable=SC2086  # ExecStart is split on spaces, as systemd does here.
-  NOTIFY_SOCKET=$tmp/notify-$1.sock setpriv --reuid="$user" --regid="$user" --init-groups \
-    --inh-caps=-all --bounding-set=-all --no-new-privs -- $exec >"$tmp/$1.log" 2>&1 &
+  (umask "${umask_value:-0022}" && NOTIFY_SOCKET=$tmp/notify-$1.sock exec setpriv --reuid="$user" \
+    --regid="$user" --init-groups --inh-caps=-all --bounding-set=-all --no-new-privs -- $exec) \
+    >"$tmp/$1.log" 2>&1 &
   daemon_pid[$1]=$!
   pids+=($!)
   wait_for 30 "READY=1 from $1" grep -q '^READY=1' "$tmp/notify-$1.log" ||
@@ -283,6 +288,11 @@ wait_for 60 "the report in the store" stored ||
   { tail -30 "$pf/maillog"; cat "$tmp/mailreport-lmtp.log"; fail "the report was not stored"; }
 grep -q 'relay=mailreport/lmtp.sock\|relay=.*lmtp.sock' "$pf/maillog" || fail "the report did not go through lmtp:unix"
 echo "   stored: $(as_mailreport mailreport list dmarc | head -3 | tr '\n' ' ')"
+# The store is the mailreport user's alone (StateDirectoryMode=0700, UMask=0077).
+[[ $(stat -c '%a' /var/lib/mailreport) == 700 ]] || fail "/var/lib/mailreport is $(stat -c '%a' /var/lib/mailreport)"
+if setpriv --reuid=postfix --regid=postfix --init-groups -- test -r /var/lib/mailreport/mailreport.db; then
+  fail "the postfix user can read the store"
+fi
 evaluated() { as_mailreport mailreport list evaluations --domain sender.test 2>/dev/null | grep -q sender.test; }
 wait_for 30 "the milter's evaluation in the store" evaluated || fail "no evaluation recorded"
 
@@ -306,13 +316,13 @@ done
 # Started by hand as root (debugging in the foreground), each daemon opens its socket and
 # switches to the user of the Debian configuration itself.
 mr_uid=$(id -u mailreport)
-for name in mailreport-lmtp mailreport-milter; do
+for name in "${!daemon_pid[@]}"; do
   exec_line=$(unit_value "/lib/systemd/system/$name.service" ExecStart)
   # shellcheck disable=SC2086
   $exec_line >"$tmp/$name-root.log" 2>&1 &
   pid=$!
   pids+=($pid)
-  wait_for 30 "$name started as root to serve" grep -q 'ready' "$tmp/$name-root.log"
+  wait_for 30 "$name started as root to serve" grep -qE 'ready|sending the outbox' "$tmp/$name-root.log"
   uids=$(awk '/^Uid:/ { print $2, $3, $4, $5 }' "/proc/$pid/status")
   [[ $uids == "$mr_uid $mr_uid $mr_uid $mr_uid" ]] || fail "$name started as root runs with uids $uids"
   kill -TERM "$pid"
@@ -320,7 +330,7 @@ for name in mailreport-lmtp mailreport-milter; do
   wait "$pid" || rc=$?
   [[ $rc -eq 0 ]] || { cat "$tmp/$name-root.log"; fail "$name (started as root) exited with $rc"; }
 done
-echo "   started as root, both daemons switched to mailreport (uid $mr_uid)"
+echo "   started as root, ${!daemon_pid[*]} switched to mailreport (uid $mr_uid)"
 files=$(dpkg -L mailreport | grep -vE '^/(\.|usr|etc|lib|var|var/lib|var/spool|var/spool/postfix|usr/share/doc)?$' || true)
 DEBIAN_FRONTEND=noninteractive apt-get purge -y -q mailreport >"$tmp/purge.log" 2>&1 ||
   { cat "$tmp/purge.log"; fail "apt-get purge"; }
