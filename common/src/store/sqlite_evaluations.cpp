@@ -6,7 +6,8 @@
 // was found, the source IP, the identifiers and every result. The identity columns are hashed
 // into `key` (SHA-256, 128 bits kept, of a length-prefixed serialisation), so that adding a
 // message is one upsert on the unique index (policy_domain, interval_begin, key). A batch is
-// first summed in memory, so that a busy sender costs one statement per distinct row.
+// first summed in memory, so that a busy sender costs one statement per distinct row; a row's
+// identity columns and key are remembered across batches by its exact inputs (IdentityCache).
 //
 // Not done: purging evaluations (the aggregate report sender decides when rows may go).
 #include <algorithm>
@@ -163,6 +164,36 @@ std::string fingerprint(const auth::Evaluation& ev, std::int64_t hour) {
   return f;
 }
 
+// What a fingerprint stands for: the row's normalized policy domain, identity columns and key.
+// Derived from the fingerprint's inputs alone, so an entry is right for as long as it is kept.
+struct Identity {
+  std::string domain;
+  std::vector<std::string> columns;
+  std::string key;
+};
+
+// Identities of recent fingerprints, across batches: a sender seen in the last batch is seen
+// again in this one, and its JSON columns and SHA-256 key need not be built again. Keyed on
+// the exact fingerprint (every input, see fingerprint()); bounded, emptied when full. One per
+// writing thread (record_evaluations may be called from several), so no lock.
+class IdentityCache {
+ public:
+  const Identity& get(const std::string& fp, const auth::Evaluation& ev) {
+    auto it = map_.find(fp);
+    if (it != map_.end()) return it->second;
+    if (map_.size() >= kMaxEntries) map_.clear();
+    Identity id;
+    id.domain = normalize_domain(ev.dmarc.policy_domain);
+    id.columns = identity_columns(ev);
+    id.key = key_of(id.columns);
+    return map_.emplace(fp, std::move(id)).first->second;
+  }
+
+ private:
+  static constexpr std::size_t kMaxEntries = 4096;
+  std::unordered_map<std::string, Identity> map_;
+};
+
 constexpr const char* kUpsert =
     "INSERT INTO evaluations (policy_domain, interval_begin, key, count, first_seen, last_seen,"
     " discovery_method, p, sp, np, adkim, aspf, pct, fo, testing, psd, source_ip, header_from,"
@@ -245,18 +276,17 @@ Result<RecordStats> SqliteStore::record_evaluations_counted(
     std::int64_t hour = hour_of(ev.time);
     auto [seen_it, new_fingerprint] = seen.try_emplace(fingerprint(ev, hour), nullptr);
     if (new_fingerprint) {
-      std::string domain = normalize_domain(d.policy_domain);
-      auto columns = identity_columns(ev);
-      std::string key = key_of(columns);
-      auto [it, fresh] = rows.try_emplace({domain, hour, key});
+      thread_local IdentityCache identities;
+      const Identity& id = identities.get(seen_it->first, ev);
+      auto [it, fresh] = rows.try_emplace({id.domain, hour, id.key});
       Pending& p = it->second;
       if (fresh) {
         arrival.push_back(it);
-        p.policy_domain = domain;
+        p.policy_domain = id.domain;
         p.interval_begin = hour;
         p.first_seen = p.last_seen = ev.time;
         p.pct = d.record->pct;
-        p.columns = std::move(columns);
+        p.columns = id.columns;
       }
       seen_it->second = &p;
     }
