@@ -110,8 +110,8 @@ struct Session::Message {
   // report.failure.include = "message": the body, up to report.failure.max-original bytes.
   std::string body;
   bool body_truncated = false;
-  std::map<std::string, int> occurrences;  // lower-case name → fields seen so far
-  std::vector<int> forged;                 // indexes of A-R fields claiming our authserv-id
+  int auth_results_fields = 0;  // Authentication-Results fields seen so far
+  std::vector<int> forged;      // indexes of A-R fields claiming our authserv-id
   std::vector<std::string> from_headers;
   std::string message_id;
 
@@ -192,10 +192,11 @@ Decision Session::envrcpt(std::span<const std::string> args) {
 
 Decision Session::header(std::string_view name, std::string_view value) {
   Message& m = *msg_;
-  const int index = ++m.occurrences[lower(name)];
   const std::string_view v = trim(value);
   const auto& mc = env_->config->milter;
   if (iequals(name, kAuthResults)) {
+    // smfi_chgheader(3) counts fields of one name from 1.
+    const int index = ++m.auth_results_fields;
     const std::string id = auth::authserv_id_of(v);
     if (!id.empty() && iequals(id, mc.authserv_id)) {
       // RFC 8601 §5: an instance claiming our authserv-id did not come from us.
