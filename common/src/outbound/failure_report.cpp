@@ -158,7 +158,7 @@ class Redactor {
   // RFC 5322 §3.2.3 atext, and '.' of a dot-atom.
   static bool is_atext(char c) {
     return std::isalnum(static_cast<unsigned char>(c)) ||
-           std::strchr("!#$%&'*+-/=?^_`{|}~.", c) != nullptr ||
+           (c != '\0' && std::strchr("!#$%&'*+-/=?^_`{|}~.", c) != nullptr) ||
            static_cast<unsigned char>(c) >= 0x80;  // RFC 6532 UTF-8 local-parts
   }
 
