@@ -132,6 +132,13 @@ done
   fail "mailreport-milter.service is not enabled"
 [[ -L /etc/systemd/system/multi-user.target.wants/mailreport-lmtp.service ]] ||
   fail "mailreport-lmtp.service is not enabled"
+# mailreport.service is enabled exactly when the program has `serve` (debian/rules decides).
+if mailreport --help | grep -q '^  serve '; then
+  [[ -L /etc/systemd/system/multi-user.target.wants/mailreport.service ]] ||
+    fail "mailreport.service is not enabled though mailreport has serve"
+elif [[ -L /etc/systemd/system/multi-user.target.wants/mailreport.service ]]; then
+  fail "mailreport.service is enabled but mailreport has no serve command"
+fi
 
 # --- 5. the daemons, as their units start them ----------------------------------------------
 step "5. start the daemons as their units say"
