@@ -309,7 +309,9 @@ struct Libmilter::Callbacks {
         smfi_setsymlist(ctx, SMFIM_EOM, g_eom_macros);
       }
       // libmilter offers the SMFIP_NR_* bits even to MTAs without them (it fakes them).
-      *pf1 = f1 & (SMFIP_NODATA | SMFIP_NOUNKNOWN | SMFIP_HDR_LEADSPC | kNoReply);
+      // SMFIP_NOEOH: end of headers is no event we need (Session::body and Session::eom start
+      // DKIM when eoh() was not called), and every command costs libmilter a poll and reads.
+      *pf1 = f1 & (SMFIP_NODATA | SMFIP_NOEOH | SMFIP_NOUNKNOWN | SMFIP_HDR_LEADSPC | kNoReply);
       *pf2 = 0;
       *pf3 = 0;
       Connection& c = ensure(ctx, (*pf1 & SMFIP_HDR_LEADSPC) != 0, *pf1 & kNoReply);

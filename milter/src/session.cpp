@@ -253,6 +253,7 @@ Decision Session::eoh() {
 
 Decision Session::body(std::span<const char> chunk) {
   Message& m = *msg_;
+  if (!m.eoh_seen) eoh();  // the wrapper negotiates SMFIP_NOEOH: the first chunk ends the headers
   if (m.dkim) {
     if (auto st = m.dkim->body(chunk); !st) {
       log_.debug(context(), "DKIM: body: " + st.error().message);

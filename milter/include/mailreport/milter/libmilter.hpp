@@ -7,8 +7,10 @@
 //
 // Negotiation (xxfi_negotiate): actions SMFIF_ADDHDRS, SMFIF_CHGHDRS, SMFIF_QUARANTINE (and
 // SMFIF_SETSYMLIST, without which an MTA ignores the macro lists below), only those the MTA
-// offers; protocol: no DATA and no unknown commands, no reply for connect/HELO/MAIL/RCPT/
-// headers/end of headers/body, and the header values' leading space kept when the MTA can
+// offers; protocol: no DATA, no end of headers (SMFIP_NOEOH: the session starts DKIM at the
+// first body chunk or at end of message instead, which saves a milter command per message) and
+// no unknown commands, no reply for connect/HELO/MAIL/RCPT/headers/body (and end of headers,
+// for an MTA that sends it anyway), and the header values' leading space kept when the MTA can
 // (SMFIP_HDR_LEADSPC, so DKIM's simple canonicalization sees the header as sent). Macros asked
 // for: "j {daemon_name}" at connect, "i {auth_authen}" at MAIL, "i" at end of message.
 //
