@@ -105,7 +105,9 @@ class FailureLoopTest : public ::testing::Test {
     };
     std::ostringstream toml;
     toml << "[report]\ndomain = \"mx.test\"\nsubmitter = \"mx.test\"\n"
-         << "[report.analysis]\naddresses = [\"ruf@reports.test\"]\n"
+         << "[report.analysis]\naddresses = [\"ruf@reports.test\", \"bounces@reports.test\"]\n"
+         << "[report.dsn]\nfrom-name = \"Mail Delivery System\"\n"
+         << "from-address = \"postmaster@mx.test\"\nsign = [\"rep\"]\n"
          << "[report.dmarc]\nsign = [\"rep\"]\nsend = \"10/1d\"\n"
          << "[report.submit]\nmethod = \"smtp\"\nsmtp-url = \"smtp://127.0.0.1:" << smtp_port_
          << "\"\n"
@@ -154,6 +156,9 @@ class FailureLoopTest : public ::testing::Test {
     created_ = true;
     auto set = run_command({"/usr/sbin/postconf", "-c", (pfdir() / "etc").string(), "-e",
                             "smtpd_milters = unix:" + (dir() / "milter.sock").string(),
+                            "non_smtpd_milters = unix:" + (dir() / "milter.sock").string(),
+                            // Postfix filters its own bounces only when asked to.
+                            "internal_mail_filter_classes = bounce",
                             "milter_default_action = tempfail", "milter_protocol = 6"});
     ASSERT_EQ(set.exit_code, 0) << set.out << set.err;
     auto started = run_command(script({"start", pfdir().string()}));
@@ -277,6 +282,69 @@ TEST_F(FailureLoopTest, DmarcFailureBecomesASignedReportDeliveredOverLmtpAndStor
 
   // Our own report raised no report about itself.
   EXPECT_EQ(outbox().size(), 1u);
+}
+
+// Issue 4, "DSNs the MTA generates": a bounce Postfix makes (cleanup calls the milter through
+// non_smtpd_milters) leaves with report.dsn's From and a DKIM signature of mx.test, so that it
+// is not dropped as unauthenticated mail. The undeliverable recipient is refused by
+// mailreport-lmtp (not a report mailbox); the bounce goes back to bounces@reports.test, which
+// is one, and is stored there as a DSN.
+TEST_F(FailureLoopTest, BounceFromPostfixGetsOurFromAndSignature) {
+  Smtp smtp(smtp_port_);
+  ASSERT_TRUE(smtp.ok());
+  ASSERT_EQ(smtp.reply().substr(0, 3), "220");
+  ASSERT_EQ(smtp.command("EHLO client.sender.test").substr(0, 3), "250");
+  const std::string message =
+      "From: <bounces@reports.test>\r\nTo: nobody@reports.test\r\nSubject: undeliverable\r\n"
+      "Message-ID: <bounce-me@reports.test>\r\n\r\nNobody reads this.\r\n";
+  std::string r = smtp.send("bounces@reports.test", "nobody@reports.test", message);
+  ASSERT_EQ(r.substr(0, 3), "250") << r << diagnostics();
+  smtp.command("QUIT");
+
+  std::optional<store::StoredReport> stored;
+  ASSERT_TRUE(wait_until(kTimeout,
+                         [&] {
+                           auto s = open_store();
+                           if (!s) return false;
+                           store::ReportFilter f;
+                           f.type = report::ReportType::Dsn;
+                           auto list = (*s)->list_reports(f);
+                           if (!list || list->empty()) return false;
+                           auto got = (*s)->get_report(list->front().id);
+                           if (!got) return false;
+                           stored = std::move(*got);
+                           return true;
+                         }))
+      << "no DSN was stored" << diagnostics();
+  const auto* dsn = std::get_if<report::DsnReport>(&stored->report);
+  ASSERT_NE(dsn, nullptr);
+  ASSERT_FALSE(dsn->recipients.empty());
+  EXPECT_NE(dsn->recipients[0].final_recipient.find("nobody@reports.test"), std::string::npos);
+  EXPECT_EQ(dsn->recipients[0].action, "failed");
+
+  auto s = open_store();
+  ASSERT_TRUE(s);
+  std::string raw;
+  auto st = (*s)->read_raw(stored->summary.message_id, [&](std::span<const char> piece) {
+    raw.append(piece.data(), piece.size());
+    return Status{};
+  });
+  ASSERT_TRUE(st) << st.error().describe();
+  const std::string head = raw.substr(0, raw.find("\r\n\r\n"));
+  EXPECT_NE(head.find("From: Mail Delivery System <postmaster@mx.test>"), std::string::npos)
+      << head;
+  const auto sig = head.find("DKIM-Signature:");
+  ASSERT_NE(sig, std::string::npos) << head;
+  std::string flat;  // the signature's tags without folding white space
+  for (std::size_t i = sig; i < head.size() && flat.size() < 4000; ++i) {
+    if (head[i] == '\r' && (i + 2 >= head.size() || (head[i + 2] != ' ' && head[i + 2] != '\t'))) {
+      break;
+    }
+    if (head[i] != '\r' && head[i] != '\n' && head[i] != ' ' && head[i] != '\t') flat += head[i];
+  }
+  EXPECT_NE(flat.find("d=mx.test;"), std::string::npos) << flat;
+  EXPECT_NE(flat.find("s=rep;"), std::string::npos) << flat;
+  EXPECT_NE(flat.find("From"), std::string::npos) << flat;  // h= covers the new From
 }
 
 }  // namespace
