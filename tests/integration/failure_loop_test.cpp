@@ -181,6 +181,30 @@ class FailureLoopTest : public ::testing::Test {
     return entries ? std::move(*entries) : std::vector<store::OutboxEntry>{};
   }
 
+  // The first stored report of `type` and its raw message, once mailreport-lmtp has it.
+  std::optional<store::StoredReport> wait_for_report(report::ReportType type, std::string& raw) {
+    std::optional<store::StoredReport> stored;
+    wait_until(kTimeout, [&] {
+      auto s = open_store();
+      if (!s) return false;
+      store::ReportFilter f;
+      f.type = type;
+      auto list = (*s)->list_reports(f);
+      if (!list || list->empty()) return false;
+      auto got = (*s)->get_report(list->front().id);
+      if (!got) return false;
+      raw.clear();
+      auto st = (*s)->read_raw(got->summary.message_id, [&](std::span<const char> piece) {
+        raw.append(piece.data(), piece.size());
+        return Status{};
+      });
+      if (!st) return false;
+      stored = std::move(*got);
+      return true;
+    });
+    return stored;
+  }
+
   TempDir tmp_;
   dkim::TestKey signing_key_;
   std::optional<ChildProcess> milter_;
@@ -226,21 +250,9 @@ TEST_F(FailureLoopTest, DmarcFailureBecomesASignedReportDeliveredOverLmtpAndStor
   EXPECT_FALSE(after[0].message_id.empty());
 
   // 3. mailreport-lmtp stored it as an ARF auth-failure report about the forged message.
-  std::optional<store::StoredReport> stored;
-  ASSERT_TRUE(wait_until(kTimeout,
-                         [&] {
-                           auto s = open_store();
-                           if (!s) return false;
-                           store::ReportFilter f;
-                           f.type = report::ReportType::Arf;
-                           auto list = (*s)->list_reports(f);
-                           if (!list || list->empty()) return false;
-                           auto got = (*s)->get_report(list->front().id);
-                           if (!got) return false;
-                           stored = std::move(*got);
-                           return true;
-                         }))
-      << "the failure report was not stored by mailreport-lmtp" << diagnostics();
+  std::string raw;
+  std::optional<store::StoredReport> stored = wait_for_report(report::ReportType::Arf, raw);
+  ASSERT_TRUE(stored) << "the failure report was not stored by mailreport-lmtp" << diagnostics();
   const auto* arf = std::get_if<report::ArfReport>(&stored->report);
   ASSERT_NE(arf, nullptr);
   EXPECT_EQ(arf->feedback_type, "auth-failure");
@@ -266,14 +278,6 @@ TEST_F(FailureLoopTest, DmarcFailureBecomesASignedReportDeliveredOverLmtpAndStor
   EXPECT_EQ(arf->message_id, "<" + after[0].message_id + ">");
 
   // The report's DKIM signature verified when it came back in through the milter.
-  auto s = open_store();
-  ASSERT_TRUE(s);
-  std::string raw;
-  auto st = (*s)->read_raw(stored->summary.message_id, [&](std::span<const char> piece) {
-    raw.append(piece.data(), piece.size());
-    return Status{};
-  });
-  ASSERT_TRUE(st) << st.error().describe();
   auto ours = our_results(raw, kOurId);
   ASSERT_EQ(ours.size(), 1u) << raw;
   EXPECT_NE(ours[0].find("dkim=pass header.d=mx.test header.s=rep"), std::string::npos) << ours[0];
@@ -301,35 +305,15 @@ TEST_F(FailureLoopTest, BounceFromPostfixGetsOurFromAndSignature) {
   ASSERT_EQ(r.substr(0, 3), "250") << r << diagnostics();
   smtp.command("QUIT");
 
-  std::optional<store::StoredReport> stored;
-  ASSERT_TRUE(wait_until(kTimeout,
-                         [&] {
-                           auto s = open_store();
-                           if (!s) return false;
-                           store::ReportFilter f;
-                           f.type = report::ReportType::Dsn;
-                           auto list = (*s)->list_reports(f);
-                           if (!list || list->empty()) return false;
-                           auto got = (*s)->get_report(list->front().id);
-                           if (!got) return false;
-                           stored = std::move(*got);
-                           return true;
-                         }))
-      << "no DSN was stored" << diagnostics();
+  std::string raw;
+  std::optional<store::StoredReport> stored = wait_for_report(report::ReportType::Dsn, raw);
+  ASSERT_TRUE(stored) << "no DSN was stored" << diagnostics();
   const auto* dsn = std::get_if<report::DsnReport>(&stored->report);
   ASSERT_NE(dsn, nullptr);
   ASSERT_FALSE(dsn->recipients.empty());
   EXPECT_NE(dsn->recipients[0].final_recipient.find("nobody@reports.test"), std::string::npos);
   EXPECT_EQ(dsn->recipients[0].action, "failed");
 
-  auto s = open_store();
-  ASSERT_TRUE(s);
-  std::string raw;
-  auto st = (*s)->read_raw(stored->summary.message_id, [&](std::span<const char> piece) {
-    raw.append(piece.data(), piece.size());
-    return Status{};
-  });
-  ASSERT_TRUE(st) << st.error().describe();
   const std::string head = raw.substr(0, raw.find("\r\n\r\n"));
   EXPECT_NE(head.find("From: Mail Delivery System <postmaster@mx.test>"), std::string::npos)
       << head;
