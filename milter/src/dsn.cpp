@@ -1,5 +1,5 @@
-// DSNs the MTA generates (see dsn.hpp): recognising them by their Content-Type, and the From
-// field report.dsn asks for, formatted by GMime (InternetAddressMailbox).
+// DSNs the MTA generates (see dsn.hpp): recognising them by their Content-Type (parsed by
+// GMime), and the From field report.dsn asks for, formatted by GMime (InternetAddressMailbox).
 #include "dsn.hpp"
 
 #include <gmime/gmime.h>
@@ -18,28 +18,18 @@ struct GFree {
   void operator()(char* p) const noexcept { g_free(p); }
 };
 
-char lower(char c) {
-  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
 }  // namespace
 
 bool is_delivery_status(std::string_view content_type) {
-  std::string ct;
-  ct.reserve(content_type.size());
-  for (char c : content_type) {
-    if (c != ' ' && c != '\t' && c != '\r' && c != '\n' && c != '"') ct += lower(c);
-  }
-  // RFC 2045 §5.1: type "/" subtype *(";" parameter); blanks and quotes were dropped above.
-  if (ct.rfind("multipart/report;", 0) != 0) return false;
-  for (std::size_t pos = ct.find(';'); pos != std::string::npos; pos = ct.find(';', pos + 1)) {
-    constexpr std::string_view kParam = "report-type=delivery-status";
-    if (std::string_view(ct).substr(pos + 1, kParam.size()) == kParam) {
-      const std::size_t end = pos + 1 + kParam.size();
-      if (end == ct.size() || ct[end] == ';') return true;
-    }
-  }
-  return false;
+  mime::ensure_initialized();
+  const std::string text(content_type);
+  // RFC 2045 §5.1 / RFC 3462 §1: multipart/report with report-type=delivery-status; GMime's
+  // parser handles case, quoting, comments and folding.
+  std::unique_ptr<GMimeContentType, GObjectUnref> ct(
+      g_mime_content_type_parse(nullptr, text.c_str()));
+  if (!ct || !g_mime_content_type_is_type(ct.get(), "multipart", "report")) return false;
+  const char* type = g_mime_content_type_get_parameter(ct.get(), "report-type");
+  return type != nullptr && g_ascii_strcasecmp(type, "delivery-status") == 0;
 }
 
 std::string from_value(const config::DsnSettings& settings, std::string_view original_from) {
