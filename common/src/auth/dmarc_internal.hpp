@@ -29,6 +29,10 @@ std::string_view rightmost_labels(std::string_view domain, std::size_t n);
 // True when `sub` is `parent` or below it.
 bool is_at_or_below(std::string_view sub, std::string_view parent);
 
+// A local-part we are willing to put in front of "@domain" (rua/ruf addresses, RFC 6651/6652
+// ra=): printable ASCII without blanks, '@', '<', '>' or ','; at most 64 octets.
+bool is_plain_local_part(std::string_view s);
+
 // ---- records ----
 
 // The v=DMARC1 test of RFC 9989 §4.7 / §4.10 step 2: the first tag is v with the

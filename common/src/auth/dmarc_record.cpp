@@ -4,9 +4,13 @@
 // errors MUST be discarded in favour of defaults (RFC 9989 §4.8); strict where it does not:
 // the v=DMARC1 tag must come first with its case-sensitive value (RFC 9989 §4.7), and an
 // invalid p/sp/np makes the record unusable unless rua= holds a valid URI (RFC 9989 §4.10.1).
+#include <glib.h>
+
 #include <algorithm>
 #include <cctype>
 #include <cstdint>
+#include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -68,20 +72,51 @@ bool is_uri(std::string_view s) {
   return true;
 }
 
-// RFC 9989 §4.8 dmarc-uri / obs-dmarc-uri: a URI, optionally followed by the obsolete
-// "!" 1*DIGIT [k/m/g/t] size (RFC 7489 §6.4; commas and '!' inside the URI are %-encoded).
-bool is_dmarc_uri(std::string_view entry) {
-  auto bang = entry.rfind('!');
-  if (bang != std::string_view::npos) {
-    std::string_view size = entry.substr(bang + 1);
-    if (!size.empty() && std::string_view("kmgtKMGT").find(size.back()) != std::string_view::npos) {
-      size.remove_suffix(1);
-    }
-    bool digits = !size.empty();
-    for (char c : size) digits = digits && is_digit(c);
-    if (digits) entry = entry.substr(0, bang);
+template <class T>
+bool parse_uint(std::string_view s, T max, T& out) {
+  if (s.empty() || s.size() > 10) return false;
+  std::uint64_t v = 0;
+  for (char c : s) {
+    if (!is_digit(c)) return false;
+    v = v * 10 + static_cast<std::uint64_t>(c - '0');
   }
-  return is_uri(entry);
+  if (v > static_cast<std::uint64_t>(max)) return false;
+  out = static_cast<T>(v);
+  return true;
+}
+
+// The obsolete "!" 1*DIGIT [k/m/g/t] size after a URI (RFC 7489 §6.4; commas and '!' inside
+// the URI itself are %-encoded, so the last '!' starts it). Returns the URI without it and the
+// size in bytes (0 when there is none); nullopt when a '!' is followed by something else.
+// Sizes beyond 2^50 bytes are capped there: no limit in practice, and no overflow.
+struct SizedUri {
+  std::string_view uri;
+  std::uint64_t max_size = 0;
+};
+SizedUri split_size(std::string_view entry) {
+  const auto bang = entry.rfind('!');
+  if (bang == std::string_view::npos) return {entry, 0};
+  std::string_view size = entry.substr(bang + 1);
+  unsigned shift = 0;
+  if (!size.empty()) {
+    switch (lower(size.back())) {
+      case 'k': shift = 10; break;
+      case 'm': shift = 20; break;
+      case 'g': shift = 30; break;
+      case 't': shift = 40; break;
+      default: break;
+    }
+    if (shift != 0) size.remove_suffix(1);
+  }
+  std::uint64_t n = 0;
+  if (!parse_uint(size, UINT64_MAX, n)) return {entry, 0};  // not a size
+  const std::uint64_t cap = std::uint64_t{1} << 50;
+  return {entry.substr(0, bang), n > (cap >> shift) ? cap : n << shift};
+}
+
+// RFC 9989 §4.8 dmarc-uri / obs-dmarc-uri: a URI, optionally followed by the obsolete size.
+bool is_dmarc_uri(std::string_view entry) {
+  return is_uri(split_size(entry).uri);
 }
 
 // RFC 9989 §4.8 dmarc-urilist: URIs separated by *WSP "," *WSP. Entries that are not URIs are
@@ -115,20 +150,17 @@ bool is_fo(std::string_view value) {
   return !(seen[0] && seen[1]);
 }
 
-template <class T>
-bool parse_uint(std::string_view s, T max, T& out) {
-  if (s.empty() || s.size() > 10) return false;
-  std::uint64_t v = 0;
-  for (char c : s) {
-    if (!is_digit(c)) return false;
-    v = v * 10 + static_cast<std::uint64_t>(c - '0');
-  }
-  if (v > static_cast<std::uint64_t>(max)) return false;
-  out = static_cast<T>(v);
-  return true;
-}
-
 }  // namespace
+
+// A local-part we are willing to put in front of "@domain": printable ASCII without blanks,
+// '@', '<', '>' or ','.
+bool is_plain_local_part(std::string_view s) {
+  if (s.empty() || s.size() > 64) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    auto u = static_cast<unsigned char>(c);
+    return u > 32 && u < 127 && c != '@' && c != '<' && c != '>' && c != ',';
+  });
+}
 
 bool starts_with_dmarc1(std::string_view txt) {
   // RFC 9989 §4.8: dmarc-version = "v" equals %s"DMARC1"; equals = *WSP "=" *WSP; then a
@@ -236,6 +268,33 @@ Result<DmarcRecord> parse_dmarc_record(std::string_view txt) {
                       "p=, sp= or np= is not none/quarantine/reject and rua= has no valid URI");
   }
   return std::move(parsed->record);
+}
+
+std::optional<ReportMailto> parse_report_mailto(std::string_view uri) {
+  const auto sized = dmarc_detail::split_size(dmarc_detail::trim(uri));
+  std::string_view u = sized.uri;
+  // RFC 7489 §6.2: only mailto is required; other schemes (https, ...) are not mail.
+  if (u.size() < 7 || dmarc_detail::lowered(u.substr(0, 7)) != "mailto:") return std::nullopt;
+  u.remove_prefix(7);
+  u = u.substr(0, u.find('?'));  // RFC 6068 hfields
+  std::unique_ptr<char, decltype(&g_free)> decoded(
+      g_uri_unescape_segment(u.data(), u.data() + u.size(), nullptr), &g_free);
+  if (!decoded) return std::nullopt;  // an escaped NUL
+  const std::string_view address(decoded.get());
+  const auto at = address.rfind('@');
+  if (address.find(',') != std::string_view::npos || at == std::string_view::npos) {
+    return std::nullopt;
+  }
+  ReportMailto out;
+  out.host = dmarc_detail::normalize_domain(address.substr(at + 1));
+  const std::string_view local = address.substr(0, at);
+  if (!dmarc_detail::is_domain_name(out.host) || out.host.find('.') == std::string::npos ||
+      !(dmarc_detail::is_plain_local_part(local) || (local.size() <= 64 && local.front() == '"'))) {
+    return std::nullopt;
+  }
+  out.address = std::string(local) + "@" + out.host;
+  out.max_size = sized.max_size;
+  return out;
 }
 
 }  // namespace mailreport::auth

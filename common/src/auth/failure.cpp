@@ -87,8 +87,9 @@ int hex_value(char c) {
   return -1;
 }
 
-// "%41" → "A" (RFC 3986 §2.1); with `qp`, "=41" instead (RFC 6376 §2.11 qp-section).
-std::string unescape(std::string_view s, char escape) {
+// RFC 6376 §2.11 qp-section: "=41" → "A" (the ra= local-part of RFC 6651 §3.2).
+std::string qp_decode(std::string_view s) {
+  constexpr char escape = '=';
   std::string out;
   out.reserve(s.size());
   for (std::size_t i = 0; i < s.size(); ++i) {
@@ -101,26 +102,6 @@ std::string unescape(std::string_view s, char escape) {
     }
   }
   return out;
-}
-
-// A local-part we are willing to put in front of "@domain": printable ASCII without blanks,
-// '@', '<', '>' or ','.
-bool is_plain_local_part(std::string_view s) {
-  if (s.empty() || s.size() > 64) return false;
-  return std::all_of(s.begin(), s.end(), [](char c) {
-    auto u = static_cast<unsigned char>(c);
-    return u > 32 && u < 127 && c != '@' && c != '<' && c != '>' && c != ',';
-  });
-}
-
-// A plain addr-spec: local@domain with a domain name after the last '@'.
-bool split_address(std::string_view address, std::string& local, std::string& domain) {
-  const auto at = address.rfind('@');
-  if (at == std::string_view::npos || at == 0) return false;
-  local = std::string(address.substr(0, at));
-  domain = dmarc_detail::normalize_domain(address.substr(at + 1));
-  if (!dmarc_detail::is_domain_name(domain) || domain.find('.') == std::string::npos) return false;
-  return is_plain_local_part(local) || (local.size() <= 64 && local.front() == '"');
 }
 
 // RFC 6376 §3.2 tag-list (also RFC 6651 §3.2's _report._domainkey record): name=value pairs
@@ -278,54 +259,6 @@ FailureOptions parse_fo(std::string_view fo) {
   return o;
 }
 
-// One ruf mailto URI, RFC 7489 §6.4: the address and the "!size" limit.
-struct Destination {
-  std::string address;
-  std::string host;  // the address's domain, lower case
-  std::uint64_t max_size = 0;
-};
-
-std::optional<Destination> parse_mailto(std::string_view uri) {
-  uri = trim(uri);
-  Destination d;
-  // "!" 1*DIGIT [k/m/g/t]: commas and '!' inside the URI itself are %-encoded, so the last
-  // '!' starts the size.
-  if (const auto bang = uri.rfind('!'); bang != std::string_view::npos) {
-    std::string_view size = uri.substr(bang + 1);
-    unsigned shift = 0;
-    if (!size.empty()) {
-      switch (lower(size.back())) {
-        case 'k': shift = 10; break;
-        case 'm': shift = 20; break;
-        case 'g': shift = 30; break;
-        case 't': shift = 40; break;
-        default: break;
-      }
-      if (shift != 0) size.remove_suffix(1);
-    }
-    if (size.empty() || size.size() > 15 ||
-        !std::all_of(size.begin(), size.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-      return std::nullopt;
-    }
-    std::uint64_t n = 0;
-    for (char c : size) n = n * 10 + static_cast<std::uint64_t>(c - '0');
-    // Capped rather than overflowing: a limit beyond 2^50 bytes is no limit in practice.
-    d.max_size = n > (std::uint64_t{1} << (50 - shift)) ? std::uint64_t{1} << 50 : n << shift;
-    uri = uri.substr(0, bang);
-  }
-  // RFC 7489 §6.2: only mailto is required; other schemes (https, ...) are skipped.
-  if (!istarts_with(uri, "mailto:")) return std::nullopt;
-  uri.remove_prefix(7);
-  uri = uri.substr(0, uri.find('?'));  // RFC 6068 hfields: not ours to honour
-  const std::string address = unescape(uri, '%');
-  std::string local;
-  if (address.find(',') != std::string::npos || !split_address(address, local, d.host)) {
-    return std::nullopt;
-  }
-  d.address = local + "@" + d.host;
-  return d;
-}
-
 std::mt19937_64& thread_engine() {
   thread_local std::mt19937_64 engine{std::random_device{}()};
   return engine;
@@ -463,7 +396,7 @@ class Planning {
   // RFC 7489 §7.1 / RFC 9991: may `dest` receive reports about `policy_domain`? `replaced` gets
   // the URIs of the authorizing record's own ruf= when it has one.
   Verified verify(const std::string& policy_domain, const std::string& policy_org,
-                  const Destination& dest, std::vector<std::string>& replaced) {
+                  const ReportMailto& dest, std::vector<std::string>& replaced) {
     // RFC 7489 §7.1: only when the Organizational Domains differ. An unknown one (DNS error on
     // the walk) is taken as different: the check below then decides.
     const std::string dest_org = dmarc_.organizational_domain(dest.host);
@@ -509,15 +442,15 @@ class Planning {
     }
 
     for (const std::string& uri : d.record->ruf) {
-      auto dest = parse_mailto(uri);
+      auto dest = parse_report_mailto(uri);
       if (!dest) continue;
       std::vector<std::string> replaced;
       const Verified v = verify(policy_domain, policy_org, *dest, replaced);
       if (v != Verified::Yes) continue;
-      std::vector<Destination> targets;
+      std::vector<ReportMailto> targets;
       bool foreign = false;
       for (const auto& r : replaced) {
-        auto other = parse_mailto(r);
+        auto other = parse_report_mailto(r);
         if (!other) continue;
         // RFC 7489 §7.1 step 4: the replacement must keep the destination host.
         if (other->host != dest->host) foreign = true;
@@ -556,8 +489,8 @@ class Planning {
       // Step 3: no ra=, no report (rp and rr are then ignored too).
       const std::string* ra = find_tag(tags, "ra");
       if (ra == nullptr) continue;
-      const std::string local = unescape(*ra, '=');
-      if (!is_plain_local_part(local)) continue;
+      const std::string local = qp_decode(*ra);
+      if (!dmarc_detail::is_plain_local_part(local)) continue;
       const std::string* rr = find_tag(tags, "rr");
       if (rr != nullptr && !rr_wants(*rr, dkim_report_class(v))) continue;
       const std::string* rp = find_tag(tags, "rp");
@@ -612,7 +545,8 @@ class Planning {
         seen_rr = true;
       }
     }
-    if (!seen_ra || !is_plain_local_part(ra) || ra.find('%') != std::string::npos) return;
+    if (!seen_ra || !dmarc_detail::is_plain_local_part(ra) || ra.find('%') != std::string::npos)
+      return;
     if (!rr_wants(rr, cls) || !sampled(rp)) return;
 
     FailureReportRequest r;

@@ -134,3 +134,31 @@ TEST(DmarcRecord, InvalidPolicyWithoutValidRuaIsInvalid) {
 
 }  // namespace
 }  // namespace mailreport::auth
+
+namespace mailreport::auth {
+namespace {
+
+TEST(ReportMailto, AddressHostAndSize) {
+  auto m = parse_report_mailto(" mailto:Reports%2Bdmarc@Example.COM!10m ");
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->address, "Reports+dmarc@example.com");
+  EXPECT_EQ(m->host, "example.com");
+  EXPECT_EQ(m->max_size, 10u << 20);
+  m = parse_report_mailto("MAILTO:a@b.example?subject=x");
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->address, "a@b.example");
+  EXPECT_EQ(m->max_size, 0u);
+  EXPECT_EQ(parse_report_mailto("mailto:a@b.example!1234")->max_size, 1234u);
+}
+
+TEST(ReportMailto, RefusesWhatIsNotOneMailbox) {
+  EXPECT_FALSE(parse_report_mailto("https://r.example/dmarc"));
+  EXPECT_FALSE(parse_report_mailto("mailto:a@b.example%2Cc@d.example"));  // two addresses
+  EXPECT_FALSE(parse_report_mailto("mailto:nodomain"));
+  EXPECT_FALSE(parse_report_mailto("mailto:a@localhost"));
+  EXPECT_FALSE(parse_report_mailto("mailto:a b@b.example"));
+  EXPECT_FALSE(parse_report_mailto("mailto:a@b.example!x"));  // '!' not followed by a size
+}
+
+}  // namespace
+}  // namespace mailreport::auth

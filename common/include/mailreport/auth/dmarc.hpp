@@ -26,6 +26,7 @@
 // adds those), ARC.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -48,6 +49,17 @@ namespace mailreport::auth {
 // values that do not parse are ignored in favour of defaults (RFC 9989 §4.8); the first of a
 // repeated tag wins. `text` keeps the record as published.
 Result<DmarcRecord> parse_dmarc_record(std::string_view txt);
+
+// One rua=/ruf= URI as a mail destination (RFC 7489 §6.2, §6.4; RFC 9989 §4.8): a mailto URI,
+// "?hfields" dropped (RFC 6068; not ours to honour), %-decoded, with the obsolete
+// "!" 1*DIGIT [k/m/g/t] size limit (powers of two). nullopt for other schemes and for
+// addresses we would not put on an envelope (several addresses, no domain name, blanks).
+struct ReportMailto {
+  std::string address;         // local@host
+  std::string host;            // the address's domain, lower case
+  std::uint64_t max_size = 0;  // 0: no limit
+};
+std::optional<ReportMailto> parse_report_mailto(std::string_view uri);
 
 struct DmarcOptions {
   Discovery discovery = Discovery::TreeWalk;  // or Psl (RFC 7489 §3.2 via libpsl)
