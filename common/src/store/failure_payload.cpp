@@ -9,6 +9,7 @@
 // missing ones their defaults, so payloads queued by an older or newer build still load.
 #include "mailreport/store/failure_payload.hpp"
 
+#include <glib.h>
 #include <openssl/evp.h>
 
 #include <array>
@@ -22,38 +23,9 @@ using nlohmann::json;
 
 // --------------------------------------------------------------- bytes that may not be UTF-8
 
-// RFC 3629 §4 well-formed UTF-8 (no overlongs, no surrogates, nothing above U+10FFFF).
+// RFC 3629 well-formed UTF-8 without NUL (GLib's check): such text is a JSON string as it is.
 bool is_utf8(std::string_view s) {
-  std::size_t i = 0;
-  while (i < s.size()) {
-    auto c = static_cast<unsigned char>(s[i]);
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    std::size_t n = 0;
-    unsigned char lo = 0x80, hi = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF) {
-      n = 1;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      n = 2;
-      if (c == 0xE0) lo = 0xA0;
-      if (c == 0xED) hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      n = 3;
-      if (c == 0xF0) lo = 0x90;
-      if (c == 0xF4) hi = 0x8F;
-    } else {
-      return false;
-    }
-    if (s.size() - i <= n) return false;
-    for (std::size_t k = 1; k <= n; ++k) {
-      auto b = static_cast<unsigned char>(s[i + k]);
-      if (k == 1 ? (b < lo || b > hi) : (b < 0x80 || b > 0xBF)) return false;
-    }
-    i += n + 1;
-  }
-  return true;
+  return g_utf8_validate(s.data(), static_cast<gssize>(s.size()), nullptr);
 }
 
 std::string base64_encode(std::string_view bytes) {
