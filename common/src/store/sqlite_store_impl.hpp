@@ -31,8 +31,7 @@ class SqliteStore final : public Store {
   Result<Summary> summary(std::size_t top_orgs) override;
   Result<PurgeResult> purge(std::int64_t received_before) override;
   // sqlite_evaluations.cpp
-  Result<RecordStats> record_evaluations_counted(
-      std::span<const auth::Evaluation> batch) override;
+  Result<RecordStats> record_evaluations_counted(std::span<const auth::Evaluation> batch) override;
   Result<std::vector<EvaluationRow>> list_evaluations(const EvaluationFilter& filter) override;
   // sqlite_outbox.cpp
   Status record_evaluations(std::span<const auth::Evaluation> batch) override;
@@ -44,6 +43,31 @@ class SqliteStore final : public Store {
                       std::string_view error) override;
   Status outbox_failed(std::int64_t id, std::int64_t now, std::string_view error) override;
   Result<std::vector<OutboxEntry>> list_outbox(const OutboxFilter& filter) override;
+  Result<OutboxEntry> find_outbox_by_message_id(std::string_view message_id) override;
+  // sqlite_aggregate.cpp
+  Result<std::optional<std::int64_t>> aggregate_watermark(std::string_view kind) override;
+  Status for_each_unreported_evaluation(
+      std::int64_t end, std::string_view domain,
+      const std::function<bool(const EvaluationRow&)>& fn) override;
+  Status for_each_unreported_tls(std::int64_t end, std::string_view domain,
+                                 const std::function<bool(const TlsPolicyCount&)>& fn) override;
+  Result<std::vector<std::int64_t>> commit_aggregate_batch(const AggregateBatch& batch) override;
+  Result<AggregateReport> get_aggregate_report(std::int64_t id) override;
+  Result<std::vector<AggregateReport>> list_aggregate_reports(
+      const AggregateReportFilter& filter) override;
+  Status record_tls_results(std::span<const report::TlsrptDatagram> batch,
+                            std::int64_t received_at) override;
+  Status record_tls_rejected(std::string_view datagram, std::string_view reason,
+                             std::int64_t received_at) override;
+  Result<std::vector<TlsPolicyCount>> list_tls_counts(std::int64_t since,
+                                                      std::string_view domain) override;
+  Result<BounceOutcome> record_report_bounce(std::string_view message_id, std::string_view reason,
+                                             std::int64_t now, unsigned threshold) override;
+  Result<bool> is_suppressed(std::string_view address) override;
+  Status add_suppression(std::string_view address, std::string_view reason,
+                         std::int64_t now) override;
+  Status remove_suppression(std::string_view address) override;
+  Result<std::vector<Suppression>> list_suppressions() override;
 
   const SqliteOptions& options() const noexcept { return options_; }
 

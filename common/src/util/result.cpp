@@ -12,6 +12,7 @@ const char* to_string(ErrorCode code) noexcept {
     case ErrorCode::Temporary: return "temporary failure";
     case ErrorCode::Unsupported: return "unsupported";
     case ErrorCode::NotFound: return "not found";
+    case ErrorCode::Conflict: return "conflict";
   }
   return "unknown";
 }

@@ -78,8 +78,8 @@ Result<RateLimit> parse_rate_limit(std::string_view text);
 // defaults).
 struct FailureReportSettings {
   std::string from_name = "Report Subsystem";  // from-name
-  std::string from_address;  // from-address: 'noreply-dmarc@' (dkim, spf) + report.domain
-  std::string subject;       // subject: 'DMARC Authentication Failure Report' (DKIM, SPF)
+  std::string from_address;       // from-address: 'noreply-dmarc@' (dkim, spf) + report.domain
+  std::string subject;            // subject: 'DMARC Authentication Failure Report' (DKIM, SPF)
   std::vector<std::string> sign;  // sign: signature ids (signature.<id>); [] = unsigned
   std::optional<RateLimit> send = RateLimit{};  // send: "1/1d"; false = never send (nullopt)
 };
@@ -123,13 +123,43 @@ struct SignatureConfig {
 // How mailreport serve hands reports to the MTA (report.submit).
 enum class SubmitMethod { Sendmail, Smtp };
 struct SubmitConfig {
-  SubmitMethod method = SubmitMethod::Sendmail;                  // report.submit.method
-  std::filesystem::path sendmail_path = "/usr/sbin/sendmail";    // report.submit.sendmail-path
-  std::string smtp_url = "smtp://127.0.0.1:25";                  // report.submit.smtp-url
-  std::chrono::seconds timeout{60};                              // report.submit.timeout
+  SubmitMethod method = SubmitMethod::Sendmail;                // report.submit.method
+  std::filesystem::path sendmail_path = "/usr/sbin/sendmail";  // report.submit.sendmail-path
+  std::string smtp_url = "smtp://127.0.0.1:25";                // report.submit.smtp-url
+  std::chrono::seconds timeout{60};                            // report.submit.timeout
   std::chrono::seconds max_age{3 * 24 * 3600};  // report.submit.max-age: temporary failures
                                                 // are retried (backoff 1m doubling to 1h)
                                                 // until this age, then the report fails
+};
+
+// How often aggregate reports are built (report.dmarc.aggregate.send,
+// report.tls.aggregate.send): intervals aligned to UTC (an hour, a day from 00:00, a week from
+// Monday 00:00), or never.
+enum class AggregateFrequency { Never, Hourly, Daily, Weekly };
+const char* to_string(AggregateFrequency v) noexcept;  // "never", "hourly", "daily", "weekly"
+// The interval length (0 for Never).
+std::chrono::seconds interval_length(AggregateFrequency v) noexcept;
+
+// The XML schema of the DMARC aggregate reports we send (report.dmarc.aggregate.format).
+enum class DmarcAggregateFormat { Rfc9990, Rfc7489 };
+const char* to_string(DmarcAggregateFormat v) noexcept;  // "rfc9990", "rfc7489"
+
+// report.dmarc.aggregate | report.tls.aggregate: the aggregate reports we send (Stalwart's keys
+// and defaults, plus format and spread).
+struct AggregateReportSettings {
+  std::string from_name;     // from-name: "DMARC Report" | "TLS Report"
+  std::string from_address;  // from-address: 'noreply-dmarc@' | 'noreply-tls@' + report.domain
+  std::string org_name;      // org-name: report.domain
+  // contact-info: "" (DMARC: optional). TLS-RPT requires one (RFC 8460 §4.4), so for TLS an
+  // empty value means from-address.
+  std::string contact_info;
+  AggregateFrequency send = AggregateFrequency::Daily;  // send: TLS allows daily | never only
+  std::vector<std::string> sign;      // sign: signature ids, default as report.dmarc.sign
+  std::uint64_t max_size = 26214400;  // max-size ("25MB"): larger reports are not mailed
+  // spread ("1h"): each report's first send attempt is at a random time in
+  // [interval end, interval end + spread), so that receivers are not hit all at once.
+  std::chrono::seconds spread{3600};
+  DmarcAggregateFormat format = DmarcAggregateFormat::Rfc9990;  // format (DMARC only)
 };
 
 struct ReportConfig {
@@ -143,6 +173,22 @@ struct ReportConfig {
   DsnSettings dsn;              // report.dsn.*
   FailureFormatConfig failure;  // report.failure.*
   SubmitConfig submit;          // report.submit.*
+  AggregateReportSettings dmarc_aggregate;  // report.dmarc.aggregate.*
+  AggregateReportSettings tls_aggregate;    // report.tls.aggregate.*
+  // report.suppress-after (5): a destination of our reports whose bounces (DSNs for reports we
+  // sent, received by mailreport-lmtp) reach this many is suppressed: nothing more is sent to
+  // it until `mailreport suppress remove`. 0 = never suppress automatically.
+  unsigned suppress_after = 5;
+};
+
+// [tlsrpt]: the collector in mailreport serve for the MTA's TLS results (libtlsrpt datagrams;
+// Postfix >= 3.10 smtp_tlsrpt_enable / smtp_tlsrpt_socket_name).
+struct TlsrptConfig {
+  std::filesystem::path listen = "/run/mailreport/tlsrpt.sock";  // tlsrpt.listen; "" = off
+  mode_t socket_mode = 0660;  // tlsrpt.socket-mode: the MTA's smtp processes write to it
+  std::string socket_group;   // tlsrpt.socket-group ("" = keep)
+  std::chrono::seconds flush_interval{5};  // tlsrpt.flush-interval: longest wait before a commit
+  std::size_t batch_size = 1000;           // tlsrpt.batch-size: datagrams per commit at most
 };
 
 struct StoreConfig {
@@ -255,6 +301,7 @@ class Config {
   DnsConfig dns;
   MilterConfig milter;
   ServeConfig serve;
+  TlsrptConfig tlsrpt;
   LogConfig log;
   std::map<std::string, SignatureConfig, std::less<>> signatures;  // signature.<id>
   std::filesystem::path source;  // the file it came from ("" for built-in defaults)

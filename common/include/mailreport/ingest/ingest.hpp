@@ -19,10 +19,10 @@
 namespace mailreport::ingest {
 
 struct Envelope {
-  std::string source;      // "lmtp", "import", "reparse", "demo"
-  std::string mail_from;   // reverse-path ("" for the null sender)
+  std::string source;     // "lmtp", "import", "reparse", "demo"
+  std::string mail_from;  // reverse-path ("" for the null sender)
   std::vector<std::string> rcpt_to;
-  std::string client;      // peer description / file name, for logs
+  std::string client;            // peer description / file name, for logs
   std::int64_t received_at = 0;  // UTC epoch seconds; 0 = now
 };
 

@@ -6,8 +6,11 @@
 // - each record carries at most 100 DKIM results (RFC 9990 §3.1.3: SHOULD), chosen in the order
 //   the RFC gives: passes aligned in strict mode, then passes aligned in relaxed mode, then
 //   other passes, then the rest; ties keep signature order.
-// Scheduling, report ids and the message are the caller's.
+// make_dmarc_source: the AggregateSource (aggregate_builder.hpp) that builds the XML reports.
+// Scheduling is the builder's, the message the outbox runner's (aggregate_message.hpp).
 #pragma once
+
+#include <memory>
 
 #include <cstddef>
 #include <functional>
@@ -16,6 +19,8 @@
 #include <string_view>
 #include <vector>
 
+#include "mailreport/config/config.hpp"
+#include "mailreport/outbound/aggregate_builder.hpp"
 #include "mailreport/report/model.hpp"
 #include "mailreport/store/store.hpp"
 
@@ -36,5 +41,15 @@ std::vector<report::DmarcRecord> merge_evaluation_rows(std::span<const store::Ev
 void prioritise_dkim_results(std::vector<report::DmarcDkimAuth>& results,
                              std::string_view header_from, const OrgDomainFn& org_domain,
                              std::size_t limit = kMaxDkimResultsPerRecord);
+
+// DMARC aggregate reports (RFC 9990 / RFC 7489 App. C as report.dmarc.aggregate.format):
+// one report per policy domain and published policy; report_metadata from
+// report.dmarc.aggregate.{org-name, from-address (email), contact-info}, generator
+// "mailreport/<version>"; records merged and prioritised as above; XML streamed through
+// report::DmarcXmlWriter into gzip. Deliveries: the rua= mailto URIs as last published, in
+// order (auth::parse_report_mailto; others skipped and logged), payload max_size from !size.
+// Destinations are verified when sent (outbox runner), not here.
+std::unique_ptr<AggregateSource> make_dmarc_source(std::shared_ptr<const config::Config> config,
+                                                   OrgDomainFn org_domain, Logger& log);
 
 }  // namespace mailreport::outbound

@@ -30,6 +30,7 @@
 #include "mailreport/auth/verdict.hpp"
 #include "mailreport/report/model.hpp"
 #include "mailreport/report/sink.hpp"
+#include "mailreport/report/tlsrpt_datagram.hpp"
 #include "mailreport/util/bytes.hpp"
 #include "mailreport/util/result.hpp"
 
@@ -155,10 +156,14 @@ struct EvaluationRow {
   // The record's rua=/ruf= URIs as published, the latest seen for this policy domain and hour.
   std::vector<std::string> rua;
   std::vector<std::string> ruf;
-  // row.count = messages; row.policy_evaluated.disposition "none" | "quarantine" | "reject",
+  // row.count = messages (for for_each_unreported_evaluation: the messages not yet reported,
+  // count - reported); row.policy_evaluated.disposition "none" | "quarantine" | "reject",
   // dkim/spf "pass" | "fail" (aligned); auth_results.spf human_result is always empty (the
   // SPF explanation varies per message and would split rows).
   report::DmarcRecord record;
+  // Messages of this row already in an aggregate report we queued (<= the row's count). Rows
+  // only grow, so messages recorded after a report was built are reported by the next one.
+  std::uint64_t reported = 0;
 };
 
 struct EvaluationFilter {
@@ -180,8 +185,8 @@ std::optional<OutboxState> outbox_state_from_string(std::string_view s) noexcept
 
 struct OutboxEntry {
   std::int64_t id = 0;
-  std::string kind;             // "dmarc-failure", "dkim-failure", "spf-failure" (issue 5 adds more)
-  std::string recipient;        // an address, or an https URL
+  std::string kind;       // "dmarc-failure", "dkim-failure", "spf-failure" (issue 5 adds more)
+  std::string recipient;  // an address, or an https URL
   std::string reported_domain;  // the domain the report is about
   std::int64_t created_at = 0;
   OutboxState state = OutboxState::Queued;
@@ -206,9 +211,111 @@ struct OutboxFilter {
 // Failure reports not queued because of the rate limit (report.<kind>.send), for logs and
 // metrics; counted per record_evaluations call.
 struct RecordStats {
-  std::uint64_t rows = 0;            // evaluations added to aggregated rows
-  std::uint64_t reports_queued = 0;  // failure reports put in the outbox
+  std::uint64_t rows = 0;             // evaluations added to aggregated rows
+  std::uint64_t reports_queued = 0;   // failure reports put in the outbox
   std::uint64_t reports_limited = 0;  // refused by the rate limit
+};
+
+// ---------------------------------------------------------------- aggregate reports we send
+
+// Exactly once (issue 5). Every counted thing (an evaluation row's messages, a TLS policy
+// row's sessions, a TLS failure detail's sessions) carries how much of it is already in a
+// queued report. A builder reads the unreported part from a snapshot, builds reports from it,
+// and commits, in one transaction, the reports, their outbox entries and the new "reported"
+// values (the counts it read, not the current ones: what was recorded meanwhile stays
+// unreported). A crash before the commit leaves everything unreported; after it, nothing is
+// built twice. The per-kind watermark (the end of the last interval built) says which
+// intervals are due; it moves in the batch that finishes an interval.
+
+inline constexpr std::string_view kDmarcAggregateKind = "dmarc-aggregate";
+inline constexpr std::string_view kTlsAggregateKind = "tls-aggregate";
+
+// A report built and kept until its deliveries are done; outbox entries of the aggregate
+// kinds point at it (their payload: store/aggregate_payload.hpp).
+struct AggregateReport {
+  std::int64_t id = 0;
+  std::string kind;       // kDmarcAggregateKind | kTlsAggregateKind
+  std::string report_id;  // unique among our reports; also in the Subject and filename
+  std::string policy_domain;
+  std::int64_t date_begin = 0;  // [begin, end), UTC
+  std::int64_t date_end = 0;
+  std::int64_t created_at = 0;
+  std::string filename;        // "S!D!BEGIN!END!ID.xml.gz" | ".json.gz"
+  std::uint64_t records = 0;   // DMARC records | TLS policies
+  std::uint64_t messages = 0;  // DMARC messages | TLS sessions (successful + failed)
+  std::string content;         // the gzip file's bytes; empty in lists
+};
+
+struct AggregateReportFilter {
+  std::string kind;                   // "" = any
+  std::string domain;                 // policy domain, case-insensitive; "" = any
+  std::optional<std::int64_t> since;  // date_begin >= since
+  std::size_t limit = 0;              // 0 = no limit; newest first
+};
+
+// The collector's counts: one row per (UTC day, recipient domain, TLSRPT record as the MTA
+// found it, policy: type, strings, domain, MX hosts), with successful and failed sessions,
+// and per row its failure details (one per distinct detail) with their counts.
+struct TlsFailureCount {
+  std::int64_t id = 0;
+  report::TlsFailureDetail detail;  // failed_session_count = the count (unreported part when
+                                    // read for a report)
+  std::uint64_t reported = 0;
+};
+struct TlsPolicyCount {
+  std::int64_t id = 0;
+  std::int64_t day = 0;  // UTC midnight
+  std::string domain;    // the recipient domain (datagram "d"), lower case
+  std::string record;    // its TLSRPT record (datagram "pr")
+  // policy.total_*_session_count = the counts (unreported parts when read for a report)
+  report::TlsPolicy policy;
+  std::uint64_t reported_successful = 0;
+  std::uint64_t reported_failed = 0;
+  std::vector<TlsFailureCount> failures;
+};
+
+// What a builder marks as reported: the counts it read (see above).
+struct ReportedCount {
+  enum class Table { Evaluation, TlsPolicy, TlsFailure };
+  Table table = Table::Evaluation;
+  std::int64_t id = 0;
+  std::uint64_t count = 0;   // evaluation: messages; TLS policy: successful; TLS failure: count
+  std::uint64_t count2 = 0;  // TLS policy: failed
+};
+
+// One transaction of a builder: reports with their deliveries, the counts they hold, and,
+// when `watermark` is set, the kind's new watermark.
+struct AggregateBatch {
+  std::string kind;
+  struct Item {
+    AggregateReport report;               // id ignored
+    std::vector<OutboxEntry> deliveries;  // kind = the batch's kind; payload set by the store
+                                          // from `report` (aggregate_payload.hpp) when empty
+  };
+  std::vector<Item> reports;
+  std::vector<ReportedCount> reported;
+  std::optional<std::int64_t> watermark;
+  // When set, the commit succeeds only if the kind's watermark is still this value (nullopt
+  // inside: never set): a second builder racing on the same interval fails with Conflict.
+  std::optional<std::optional<std::int64_t>> expect_watermark;
+};
+
+// A bounce matched to a report we sent.
+struct BounceOutcome {
+  std::int64_t outbox_id = 0;
+  std::string recipient;
+  unsigned failures = 0;    // bounces counted against the recipient, this one included
+  bool suppressed = false;  // the recipient is (now) suppressed
+};
+
+struct Suppression {
+  std::string address;  // lower case; an address or an https URL
+  std::int64_t created_at = 0;
+  unsigned failures = 0;  // bounces counted
+  std::int64_t last_failure_at = 0;
+  bool suppressed = false;  // false: failures counted, not (yet) suppressed
+  bool manual = false;      // added by `mailreport suppress add`
+  std::string reason;       // the last bounce's status/diagnostic, or the admin's words
 };
 
 // ---------------------------------------------------------------- writing
@@ -305,6 +412,63 @@ class Store {
   virtual Status outbox_failed(std::int64_t id, std::int64_t now, std::string_view error) = 0;
   // Entries oldest first (by id).
   virtual Result<std::vector<OutboxEntry>> list_outbox(const OutboxFilter& filter) = 0;
+  // The outbox entry sent with this Message-ID (with or without angle brackets); NotFound.
+  virtual Result<OutboxEntry> find_outbox_by_message_id(std::string_view message_id) = 0;
+
+  // ----- aggregate reports we send (see "aggregate reports we send" above)
+
+  // The end of the last interval of `kind` built (nullopt: none yet).
+  virtual Result<std::optional<std::int64_t>> aggregate_watermark(std::string_view kind) = 0;
+  // Evaluation rows with unreported messages (count > reported) whose hour begins before
+  // `end`, of `domain` only when not empty, ordered by policy domain, then published policy,
+  // then hour and id; record.row.count is the unreported part. Read from one snapshot.
+  // `fn` returning false stops the walk (not an error).
+  virtual Status for_each_unreported_evaluation(
+      std::int64_t end, std::string_view domain,
+      const std::function<bool(const EvaluationRow&)>& fn) = 0;
+  // The same for the TLS counts: rows of days before `end` with unreported sessions, ordered
+  // by recipient domain then record, day and id; counts are the unreported parts, failure
+  // details with nothing unreported left out.
+  virtual Status for_each_unreported_tls(std::int64_t end, std::string_view domain,
+                                         const std::function<bool(const TlsPolicyCount&)>& fn) = 0;
+  // Commits a builder's batch (all or nothing); returns the new reports' ids in batch order.
+  // Conflict when expect_watermark does not hold; Invalid when a reported count is
+  // larger than what is recorded.
+  virtual Result<std::vector<std::int64_t>> commit_aggregate_batch(const AggregateBatch& batch) = 0;
+  // NotFound when there is no such report.
+  virtual Result<AggregateReport> get_aggregate_report(std::int64_t id) = 0;
+  virtual Result<std::vector<AggregateReport>> list_aggregate_reports(
+      const AggregateReportFilter& filter) = 0;
+
+  // ----- TLS results from the MTA (the collector in mailreport serve)
+
+  // Adds datagrams received at `received_at` to the counts of that UTC day, in one
+  // transaction.
+  virtual Status record_tls_results(std::span<const report::TlsrptDatagram> batch,
+                                    std::int64_t received_at) = 0;
+  // Keeps a datagram that could not be parsed, with the reason (for `mailreport list` and
+  // debugging); at most the newest 1000 are kept.
+  virtual Status record_tls_rejected(std::string_view datagram, std::string_view reason,
+                                     std::int64_t received_at) = 0;
+  virtual Result<std::vector<TlsPolicyCount>> list_tls_counts(std::int64_t since,
+                                                              std::string_view domain) = 0;
+
+  // ----- bounces and suppressions of our report destinations
+
+  // A DSN for a report we sent, matched by the Message-ID of the returned message: counts a
+  // failure against the entry's recipient and suppresses it at `threshold` failures (0: never).
+  // NotFound when no outbox entry was sent with that Message-ID.
+  virtual Result<BounceOutcome> record_report_bounce(std::string_view message_id,
+                                                     std::string_view reason, std::int64_t now,
+                                                     unsigned threshold) = 0;
+  // Whether nothing may be sent to `address` (case-insensitive).
+  virtual Result<bool> is_suppressed(std::string_view address) = 0;
+  virtual Status add_suppression(std::string_view address, std::string_view reason,
+                                 std::int64_t now) = 0;
+  // Forgets the address entirely (its failures too); NotFound when unknown.
+  virtual Status remove_suppression(std::string_view address) = 0;
+  // Every address with failures or suppressed, by address.
+  virtual Result<std::vector<Suppression>> list_suppressions() = 0;
 };
 
 // A stored raw message as an Input for the extractor: in memory up to `memory_limit` bytes,

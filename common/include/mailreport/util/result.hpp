@@ -21,6 +21,7 @@ enum class ErrorCode {
   Temporary,      // retry later (e.g. DNS temperror, busy store)
   Unsupported,    // a feature the input asks for that we do not implement
   NotFound,
+  Conflict,  // another writer got there first (two builders on one interval)
 };
 
 const char* to_string(ErrorCode code) noexcept;
