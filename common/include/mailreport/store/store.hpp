@@ -279,8 +279,14 @@ struct ReportedCount {
   enum class Table { Evaluation, TlsPolicy, TlsFailure };
   Table table = Table::Evaluation;
   std::int64_t id = 0;
-  std::uint64_t count = 0;   // evaluation: messages; TLS policy: successful; TLS failure: count
+  // The new reported values (totals, not increments): evaluation: messages; TLS policy:
+  // successful; TLS failure: sessions.
+  std::uint64_t count = 0;
   std::uint64_t count2 = 0;  // TLS policy: failed
+  // The reported values the builder read; the commit fails with Conflict when the row's
+  // reported values are no longer these (another builder reported it meanwhile).
+  std::uint64_t was = 0;
+  std::uint64_t was2 = 0;
 };
 
 // One transaction of a builder: reports with their deliveries, the counts they hold, and,
