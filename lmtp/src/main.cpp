@@ -126,6 +126,7 @@ int main(int argc, char** argv) {
     io.limits.max_decompressed_bytes = cfg->limits.decompressed_size;
     io.limits.max_compression_ratio = cfg->limits.compression_ratio;
     io.temp_dir = lmtp::session_options(*cfg).spool_dir;
+    io.suppress_after = cfg->report.suppress_after;
     ingest::StoreIngestor ingestor(**opened, log, io);
     forward.target = &ingestor;
 

@@ -178,6 +178,7 @@ int run_import(const Context& ctx, const std::vector<std::string>& paths) {
   ingest::IngestOptions options;
   options.limits = extract_limits(*cfg);
   options.temp_dir = cfg->store.path.parent_path();
+  options.suppress_after = cfg->report.suppress_after;
   ingest::StoreIngestor ingestor(**store, log, options);
   fs::path temp_dir = cfg->store.path.has_parent_path() ? cfg->store.path.parent_path() : ".";
   Importer importer(ingestor, temp_dir, cfg->store.path);

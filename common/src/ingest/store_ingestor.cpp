@@ -4,6 +4,8 @@
 // only a store failure is an error; anything the parsers cannot read is kept raw, with why.
 #include "mailreport/ingest/store_ingestor.hpp"
 
+#include <strings.h>
+
 #include <chrono>
 #include <exception>
 
@@ -37,16 +39,76 @@ Result<report::ExtractOutcome> run_extractor(const Input& message, report::Repor
   }
 }
 
+// The Message-ID of the message a DSN returns (RFC 3464 §2: the third part, here its header
+// fields), without angle brackets; "" when it has none.
+std::string returned_message_id(const report::DsnReport& dsn) {
+  for (const auto& field : dsn.original_headers) {
+    if (strcasecmp(field.name.c_str(), "Message-ID") != 0) continue;
+    std::string_view v = field.value;
+    while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+    while (!v.empty() &&
+           (v.back() == ' ' || v.back() == '\t' || v.back() == '\r' || v.back() == '\n')) {
+      v.remove_suffix(1);
+    }
+    if (v.size() >= 2 && v.front() == '<' && v.back() == '>') v = v.substr(1, v.size() - 2);
+    return std::string(v);
+  }
+  return {};
+}
+
+// Passes everything to the store's writer and notes, for each DSN the writer stored as new
+// (not a duplicate), the returned Message-ID and why delivery failed, when a recipient failed.
+class BounceNotingSink final : public report::ReportSink {
+ public:
+  BounceNotingSink(store::ReportWriter& inner,
+                   std::vector<std::pair<std::string, std::string>>& bounces)
+      : inner_(inner), bounces_(bounces) {}
+
+  Status dmarc_begin(const report::DmarcHeader& h) override { return inner_.dmarc_begin(h); }
+  Status dmarc_record(report::DmarcRecord&& r) override {
+    return inner_.dmarc_record(std::move(r));
+  }
+  Status dmarc_end(const report::DmarcHeader& h, const std::vector<std::string>& e) override {
+    return inner_.dmarc_end(h, e);
+  }
+  Status tls(report::TlsReport&& r) override { return inner_.tls(std::move(r)); }
+  Status arf(report::ArfReport&& r) override { return inner_.arf(std::move(r)); }
+  Status dsn(report::DsnReport&& r) override {
+    std::string id = returned_message_id(r);
+    std::string reason;
+    for (const auto& rcpt : r.recipients) {
+      if (rcpt.action != "failed") continue;  // RFC 3464 §2.3.3: delayed etc. are not bounces
+      reason = rcpt.status;
+      if (!rcpt.diagnostic_code.empty()) reason += " " + rcpt.diagnostic_code;
+      if (reason.empty()) reason = "failed";
+      break;
+    }
+    const std::size_t before = inner_.stored();
+    Status st = inner_.dsn(std::move(r));
+    if (st && inner_.stored() > before && !id.empty() && !reason.empty()) {
+      bounces_.emplace_back(std::move(id), std::move(reason));
+    }
+    return st;
+  }
+
+ private:
+  store::ReportWriter& inner_;
+  std::vector<std::pair<std::string, std::string>>& bounces_;
+};
+
 }  // namespace
 
 StoreIngestor::StoreIngestor(store::Store& store, Logger& log, IngestOptions options)
     : store_(store), log_(log), options_(std::move(options)) {}
 
-Result<Outcome> StoreIngestor::extract_into(store::WriteTransaction& tx, std::int64_t message_id,
-                                            std::int64_t received_at, const Input& message,
-                                            const std::string& log_ctx) {
+Result<Outcome> StoreIngestor::extract_into(
+    store::WriteTransaction& tx, std::int64_t message_id, std::int64_t received_at,
+    const Input& message, const std::string& log_ctx,
+    std::vector<std::pair<std::string, std::string>>* bounces) {
   auto writer = tx.report_writer(message_id, received_at);
-  auto extracted = run_extractor(message, *writer, options_.limits);
+  std::vector<std::pair<std::string, std::string>> ignored;
+  BounceNotingSink sink(*writer, bounces != nullptr ? *bounces : ignored);
+  auto extracted = run_extractor(message, sink, options_.limits);
   // A store failure inside the sink fails the whole message: nothing may be committed.
   if (auto st = writer->finish(); !st) return std::move(st).error();
   if (writer->store_error()) return *writer->store_error();
@@ -101,7 +163,8 @@ Result<Outcome> StoreIngestor::ingest(const Envelope& envelope, const Input& mes
   auto raw = (*tx)->add_raw_message(meta, **src);
   if (!raw) return std::move(raw).error();
   std::string ctx = "msg " + std::to_string(raw->id);
-  auto outcome = extract_into(**tx, raw->id, meta.received_at, message, ctx);
+  std::vector<std::pair<std::string, std::string>> bounces;
+  auto outcome = extract_into(**tx, raw->id, meta.received_at, message, ctx, &bounces);
   if (!outcome) {
     log_.error(ctx, "not stored: " + outcome.error().describe());
     return outcome;
@@ -110,7 +173,33 @@ Result<Outcome> StoreIngestor::ingest(const Envelope& envelope, const Input& mes
     log_.error(ctx, "not stored: " + st.error().describe());
     return std::move(st).error();
   }
+  tx->reset();  // the write lock is needed again below
+  count_bounces(bounces, meta.received_at, ctx);
   return outcome;
+}
+
+// After the DSN is committed: a bounce that is not counted (a store error here) is logged;
+// the DSN itself is kept either way.
+void StoreIngestor::count_bounces(const std::vector<std::pair<std::string, std::string>>& bounces,
+                                  std::int64_t now, const std::string& log_ctx) {
+  for (const auto& [message_id, reason] : bounces) {
+    auto outcome = store_.record_report_bounce(message_id, reason, now, options_.suppress_after);
+    if (!outcome) {
+      if (outcome.error().code != ErrorCode::NotFound) {
+        log_.warning(log_ctx, "bounce of report <" + message_id +
+                                  "> not counted: " + outcome.error().describe());
+      }
+      continue;  // not one of our reports
+    }
+    std::string line = "bounce of our report <" + message_id + "> to " + outcome->recipient + " (" +
+                       reason + "): " + std::to_string(outcome->failures) + " failure(s)";
+    if (outcome->suppressed) {
+      log_.warning(log_ctx, line + "; destination suppressed (mailreport suppress remove " +
+                                outcome->recipient + " to send again)");
+    } else {
+      log_.info(log_ctx, line);
+    }
+  }
 }
 
 Result<Outcome> StoreIngestor::reparse(std::int64_t message_id) {
@@ -124,7 +213,8 @@ Result<Outcome> StoreIngestor::reparse(std::int64_t message_id) {
   // The reports derived from this message are replaced, in the same transaction.
   auto removed = (*tx)->delete_reports_of(message_id);
   if (!removed) return std::move(removed).error();
-  auto outcome = extract_into(**tx, message_id, info->meta.received_at, *input, ctx);
+  // Bounces are counted when a DSN first arrives, not again when it is re-parsed.
+  auto outcome = extract_into(**tx, message_id, info->meta.received_at, *input, ctx, nullptr);
   if (!outcome) return outcome;
   if (auto st = (*tx)->commit(); !st) return std::move(st).error();
   return outcome;

@@ -7,6 +7,12 @@
 //   (design: "nothing accepted is ever lost").
 // - A store failure returns ErrorCode::Store and nothing of the message is kept; the LMTP
 //   receiver answers 451 4.3.0 (RFC 2033 §4.2 per-recipient reply) and the sender retries.
+// - Bounces of our own reports (issue 5): a stored DSN whose returned message carries the
+//   Message-ID of a report we sent (Store::find_outbox_by_message_id), with a recipient whose
+//   action is "failed", counts a failure against that report's destination
+//   (Store::record_report_bounce); at IngestOptions::suppress_after failures the destination
+//   is suppressed. Delays and successes are not counted; a DSN stored before (a duplicate)
+//   is not counted twice.
 // - reparse() runs extraction again on a stored raw message (after a parser fix), replacing
 //   the reports derived from it in the same transaction.
 #pragma once
@@ -14,6 +20,8 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "mailreport/ingest/ingest.hpp"
 #include "mailreport/report/extract.hpp"
@@ -27,6 +35,9 @@ struct IngestOptions {
   // Where reparse() spills raw messages too large to hold in memory ("" = the system's
   // temporary directory).
   std::filesystem::path temp_dir;
+  // report.suppress-after: bounces of our reports before their destination is suppressed
+  // (0 = count, never suppress).
+  unsigned suppress_after = 5;
 };
 
 struct ReparseCounts {
@@ -51,9 +62,13 @@ class StoreIngestor final : public Ingestor {
   Result<ReparseCounts> reparse_all(std::optional<store::ParseStatus> only);
 
  private:
+  // `bounces` (may be null) receives the failed DSNs' returned Message-IDs and reasons.
   Result<Outcome> extract_into(store::WriteTransaction& tx, std::int64_t message_id,
                                std::int64_t received_at, const Input& message,
-                               const std::string& log_ctx);
+                               const std::string& log_ctx,
+                               std::vector<std::pair<std::string, std::string>>* bounces);
+  void count_bounces(const std::vector<std::pair<std::string, std::string>>& bounces,
+                     std::int64_t now, const std::string& log_ctx);
 
   store::Store& store_;
   Logger& log_;
