@@ -17,201 +17,38 @@
 //      (the signature on the report verifies); the outbox entry is marked sent. The report
 //      itself raised no failure report of its own (our own report traffic).
 //
-// Needs root (Postfix's master) and the Debian postfix package; skipped otherwise, except under
-// CI=true. About 15 s (Postfix and libmilter take seconds to stop).
-#include <grp.h>
-#include <pwd.h>
-#include <unistd.h>
-
+// The fixture is postfix_loop.hpp. About 15 s (Postfix and libmilter take seconds to stop).
 #include <gtest/gtest.h>
 
-#include <chrono>
-#include <fstream>
 #include <optional>
-#include <sstream>
 #include <string>
 #include <vector>
 
-#include "../unit/auth/dkim_test_keys.hpp"
-#include "child_process.hpp"
-#include "mailreport/store/sqlite_store.hpp"
-#include "postfix_support.hpp"
-#include "process_util.hpp"
-#include "testsupport.hpp"
+#include "postfix_loop.hpp"
 
 namespace mailreport::test {
 namespace {
 
-namespace fs = std::filesystem;
-using namespace std::chrono_literals;
-
-constexpr const char* kPostfix = "/usr/sbin/postfix";
-constexpr const char* kOurId = "mx.test";
-constexpr auto kTimeout = 90s;
-
-class FailureLoopTest : public ::testing::Test {
+class FailureLoopTest : public PostfixLoopTest {
  protected:
-  void SetUp() override {
-    if (::geteuid() != 0) {
-      GTEST_SKIP() << "the test needs root to run a private Postfix instance. Skipping.";
-    }
-    if (!fs::exists(kPostfix) || !::getpwnam("postfix") || !::getgrnam("postdrop")) {
-      const std::string missing = "Postfix is not installed (scripts/install-deps.sh --test)";
-      if (running_in_ci()) FAIL() << missing << "; under CI=true this fails.";
-      GTEST_SKIP() << missing << ". Skipping.";
-    }
-    fs::permissions(dir(), fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
-                               fs::perms::others_read | fs::perms::others_exec);
-    smtp_port_ = free_loopback_port();
-    lmtp_port_ = free_loopback_port();
-    write_config();
-    start_daemons();
-    if (HasFatalFailure()) return;
-    start_postfix();
-  }
-
-  void TearDown() override {
-    if (created_) {
-      auto stopped = run_command(script({"stop", pfdir().string()}));
-      EXPECT_EQ(stopped.exit_code, 0) << stopped.out << stopped.err;
-    }
-    if (milter_) milter_->stop(30s);
-    if (lmtp_) lmtp_->stop(10s);
-  }
-
-  const fs::path& dir() const { return tmp_.path(); }
-  fs::path pfdir() const { return dir() / "postfix"; }
-  fs::path config() const { return dir() / "mailreport.toml"; }
-
-  std::string diagnostics() const {
-    return "\n  maillog:\n" + slurp(pfdir() / "maillog") + "\n  milter log:\n" +
-           slurp(dir() / "milter.log") + "\n  lmtp log:\n" + slurp(dir() / "lmtp.log");
-  }
-
-  void write_config() {
-    signing_key_ = dkim::make_key(false, 2048);
-    std::ofstream(dir() / "mx.test.key") << signing_key_.private_pem;
-    const std::vector<std::string> zone = {
+  std::vector<std::string> zone() const override {
+    return {
         // The sender: SPF allows a host that is not us, DMARC asks for failure reports.
         R"(sender.test. 300 IN TXT "v=spf1 ip4:192.0.2.1 -all")",
         R"(_dmarc.sender.test. 300 IN TXT "v=DMARC1; p=reject; ruf=mailto:ruf@reports.test; fo=1")",
         R"(sender.test._report._dmarc.reports.test. 300 IN TXT "v=DMARC1")",
         R"(client.sender.test. 300 IN TXT "v=spf1 -all")",
         R"(other.test. 300 IN TXT "v=spf1 ip4:127.0.0.1 -all")",
-        // Us, the reporter: the report we send must pass.
-        R"(mx.test. 300 IN TXT "v=spf1 ip4:127.0.0.1 -all")",
-        R"(_dmarc.mx.test. 300 IN TXT "v=DMARC1; p=none")",
-        dkim::txt_line("rep._domainkey.mx.test", signing_key_.record()),
     };
-    std::ostringstream toml;
-    toml << "[report]\ndomain = \"mx.test\"\nsubmitter = \"mx.test\"\n"
-         << "[report.analysis]\naddresses = [\"ruf@reports.test\", \"bounces@reports.test\"]\n"
-         << "[report.dsn]\nfrom-name = \"Mail Delivery System\"\n"
-         << "from-address = \"postmaster@mx.test\"\nsign = [\"rep\"]\n"
-         << "[report.dmarc]\nsign = [\"rep\"]\nsend = \"10/1d\"\n"
-         << "[report.submit]\nmethod = \"smtp\"\nsmtp-url = \"smtp://127.0.0.1:" << smtp_port_
-         << "\"\n"
-         << "[signature.rep]\nprivate-key = \"" << (dir() / "mx.test.key").string() << "\"\n"
-         << "domain = \"mx.test\"\nselector = \"rep\"\nalgorithm = \"rsa-sha256\"\n"
-         << "[store]\npath = \"" << (dir() / "mailreport.db").string() << "\"\n"
-         << "[lmtp]\nunix-socket = \"\"\ntcp = \"127.0.0.1:" << lmtp_port_ << "\"\n"
-         << "spool-dir = \"" << dir().string() << "\"\n"
-         << "[dns]\nlocal-only = true\n"
-         << "local-nxdomain = [\"_dmarc.test.\", \"_dmarc.other.test.\"]\nlocal-data = [\n";
-    for (const auto& line : zone) toml << "  '" << line << "',\n";
-    toml << "]\n[milter]\nsocket = \"unix:" << (dir() / "milter.sock").string() << "\"\n"
-         << "socket-group = \"postfix\"\nauthserv-id = \"" << kOurId << "\"\n"
-         << "trusted-networks = []\nflush-interval = \"1s\"\n";
-    std::ofstream(config()) << toml.str();
   }
-
-  void start_daemons() {
-    const auto milter_bin = binary_dir() / "milter" / "mailreport-milter";
-    ASSERT_TRUE(fs::exists(milter_bin)) << milter_bin << " is missing (build mailreport-milter)";
-    ASSERT_TRUE(fs::exists(lmtp_binary())) << lmtp_binary() << " is missing";
-    auto lmtp =
-        ChildProcess::start({lmtp_binary().string(), "-c", config().string()}, dir() / "lmtp.log");
-    ASSERT_TRUE(lmtp) << lmtp.error().describe();
-    lmtp_.emplace(std::move(*lmtp));
-    auto st = wait_for_listener("inet:" + std::to_string(lmtp_port_) + "@127.0.0.1", *lmtp_);
-    ASSERT_TRUE(st) << st.error().describe();
-    auto milter =
-        ChildProcess::start({milter_bin.string(), "-c", config().string()}, dir() / "milter.log");
-    ASSERT_TRUE(milter) << milter.error().describe();
-    milter_.emplace(std::move(*milter));
-    st = wait_for_listener("unix:" + (dir() / "milter.sock").string(), *milter_);
-    ASSERT_TRUE(st) << st.error().describe();
+  std::string extra_toml() const override {
+    return "[report.dsn]\nfrom-name = \"Mail Delivery System\"\n"
+           "from-address = \"postmaster@mx.test\"\nsign = [\"rep\"]\n"
+           "[report.dmarc]\nsign = [\"rep\"]\nsend = \"10/1d\"\n";
   }
-
-  std::vector<std::string> script(std::vector<std::string> args) const {
-    args.insert(args.begin(),
-                {"/bin/bash", (source_dir() / "tests/integration/postfix-instance.sh").string()});
-    return args;
+  std::vector<std::string> report_mailboxes() const override {
+    return {"ruf@reports.test", "bounces@reports.test"};
   }
-
-  void start_postfix() {
-    auto created = run_command(script(
-        {"create", pfdir().string(), std::to_string(smtp_port_), std::to_string(lmtp_port_)}));
-    ASSERT_EQ(created.exit_code, 0) << created.out << created.err;
-    created_ = true;
-    auto set = run_command({"/usr/sbin/postconf", "-c", (pfdir() / "etc").string(), "-e",
-                            "smtpd_milters = unix:" + (dir() / "milter.sock").string(),
-                            "non_smtpd_milters = unix:" + (dir() / "milter.sock").string(),
-                            // Postfix filters its own bounces only when asked to.
-                            "internal_mail_filter_classes = bounce",
-                            "milter_default_action = tempfail", "milter_protocol = 6"});
-    ASSERT_EQ(set.exit_code, 0) << set.out << set.err;
-    auto started = run_command(script({"start", pfdir().string()}));
-    ASSERT_EQ(started.exit_code, 0) << started.out << started.err << diagnostics();
-    ASSERT_TRUE(wait_until(kTimeout, [&] { return Smtp(smtp_port_).ok(); }))
-        << "smtpd does not accept connections" << diagnostics();
-  }
-
-  Result<std::unique_ptr<store::Store>> open_store() const {
-    store::SqliteOptions o;
-    o.path = dir() / "mailreport.db";
-    o.read_only = true;
-    return store::open_sqlite_store(o);
-  }
-
-  std::vector<store::OutboxEntry> outbox() const {
-    auto s = open_store();
-    if (!s) return {};
-    auto entries = (*s)->list_outbox({});
-    return entries ? std::move(*entries) : std::vector<store::OutboxEntry>{};
-  }
-
-  // The first stored report of `type` and its raw message, once mailreport-lmtp has it.
-  std::optional<store::StoredReport> wait_for_report(report::ReportType type, std::string& raw) {
-    std::optional<store::StoredReport> stored;
-    wait_until(kTimeout, [&] {
-      auto s = open_store();
-      if (!s) return false;
-      store::ReportFilter f;
-      f.type = type;
-      auto list = (*s)->list_reports(f);
-      if (!list || list->empty()) return false;
-      auto got = (*s)->get_report(list->front().id);
-      if (!got) return false;
-      raw.clear();
-      auto st = (*s)->read_raw(got->summary.message_id, [&](std::span<const char> piece) {
-        raw.append(piece.data(), piece.size());
-        return Status{};
-      });
-      if (!st) return false;
-      stored = std::move(*got);
-      return true;
-    });
-    return stored;
-  }
-
-  TempDir tmp_;
-  dkim::TestKey signing_key_;
-  std::optional<ChildProcess> milter_;
-  std::optional<ChildProcess> lmtp_;
-  std::uint16_t smtp_port_ = 0;
-  std::uint16_t lmtp_port_ = 0;
-  bool created_ = false;
 };
 
 TEST_F(FailureLoopTest, DmarcFailureBecomesASignedReportDeliveredOverLmtpAndStored) {
@@ -242,7 +79,7 @@ TEST_F(FailureLoopTest, DmarcFailureBecomesASignedReportDeliveredOverLmtpAndStor
   EXPECT_EQ(queued[0].state, store::OutboxState::Queued);
 
   // 2. One outbox pass sends it through Postfix.
-  auto served = run_command({cli_binary().string(), "-c", config().string(), "serve", "--once"});
+  auto served = mailreport({"serve", "--once"});
   ASSERT_EQ(served.exit_code, 0) << served.out << served.err << diagnostics();
   auto after = outbox();
   ASSERT_EQ(after.size(), 1u);
