@@ -4,8 +4,10 @@
 #   - the daemons (and mailreport serve) switch to the "mailreport" user when started as root
 #     (systemd starts them as that user already);
 #   - their sockets sit in /var/spool/postfix/mailreport, inside the chroot of Debian's Postfix
-#     (smtpd and lmtp run chrooted in /var/spool/postfix), group mailreport, mode 0660; the
-#     postfix user is in the mailreport group (postinst);
+#     (smtpd, lmtp and smtp run chrooted in /var/spool/postfix), group mailreport, mode 0660;
+#     the postfix user is in the mailreport group (postinst). That holds for the TLS result
+#     collector of mailreport serve too (tlsrpt.listen; Postfix's smtp_tlsrpt_socket_name =
+#     mailreport/tlsrpt.sock);
 #   - mailreport serve submits its reports over SMTP to 127.0.0.1:25 (report.submit.method):
 #     sendmail(1) needs privileges its hardened unit does not give (Postfix's postdrop is
 #     setgid and writes to /var/spool/postfix/maildrop; NoNewPrivileges, ProtectSystem=strict).
@@ -19,6 +21,7 @@ sed \
   -e 's|^#unix-socket-group = ""$|unix-socket-group = "mailreport"|' \
   -e 's|^#socket = "unix:/run/mailreport/milter.sock"$|socket = "unix:/var/spool/postfix/mailreport/milter.sock"|' \
   -e 's|^#socket-group = ""$|socket-group = "mailreport"|' \
+  -e 's|^#listen = "/run/mailreport/tlsrpt.sock"$|listen = "/var/spool/postfix/mailreport/tlsrpt.sock"|' \
   -e 's|^#user = ""$|user = "mailreport"|' \
   -e 's|^#method = "sendmail"$|method = "smtp"|' \
   -e '1a\
@@ -29,10 +32,16 @@ sed \
 # /usr/share/doc/mailreport/README.Debian.' \
   "$in" >"$out.tmp"
 # Every substitution above must have matched (conf/mailreport.toml may have changed): each
-# setting once, and user in every section that has it (lmtp, milter, serve).
+# setting once, socket-group in both sections that have it (milter, tlsrpt), and user in every
+# section that has it (lmtp, milter, serve).
+if [ "$(grep -cxF 'socket-group = "mailreport"' "$out.tmp")" -ne 2 ]; then
+  echo "make-conffile.sh: socket-group is not set in [milter] and [tlsrpt] of $out" >&2
+  rm -f "$out.tmp"
+  exit 1
+fi
 for want in 'unix-socket = "/var/spool/postfix/mailreport/lmtp.sock"' \
   'unix-socket-group = "mailreport"' 'socket = "unix:/var/spool/postfix/mailreport/milter.sock"' \
-  'socket-group = "mailreport"' 'method = "smtp"'; do
+  'listen = "/var/spool/postfix/mailreport/tlsrpt.sock"' 'method = "smtp"'; do
   if [ "$(grep -cxF "$want" "$out.tmp")" -ne 1 ]; then
     echo "make-conffile.sh: '$want' is not set once in $out; conf/mailreport.toml changed?" >&2
     rm -f "$out.tmp"

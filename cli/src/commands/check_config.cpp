@@ -1,7 +1,8 @@
 // mailreport check-config [--config FILE]: loads the configuration, prints every problem as
 // "FILE:LINE: key: message" on stderr and exits 78 (EX_CONFIG); otherwise prints "FILE: OK"
 // and the effective values that matter most (the report.domain, store, listeners, the milter,
-// the failure reports we send and how, and the signing keys; never the redact-key).
+// the failure and aggregate reports we send and how, the TLS result collector, and the signing
+// keys; never the redact-key).
 // Without --config it checks /etc/mailreport/mailreport.toml, or the built-in defaults when
 // that file does not exist.
 #include <cstdio>
@@ -57,6 +58,23 @@ void print_failure_kind(const char* name, const config::FailureReportSettings& f
             << "    send:             " << rate(f.send) << "\n";
 }
 
+void print_aggregate_kind(const char* name, const config::AggregateReportSettings& a, bool dmarc) {
+  std::cout << "  " << name << " aggregate reports:\n"
+            << "    send:             " << config::to_string(a.send);
+  if (a.send != config::AggregateFrequency::Never) {
+    std::cout << " (UTC), spread over " << config::format_duration(a.spread);
+  }
+  std::cout << "\n"
+            << "    from:             " << (a.from_name.empty() ? "" : "\"" + a.from_name + "\" ")
+            << "<" << a.from_address << ">\n"
+            << "    organisation:     " << a.org_name << "\n"
+            << "    contact:          " << (a.contact_info.empty() ? "none" : a.contact_info)
+            << "\n"
+            << "    signed with:      " << join(a.sign, "nothing (unsigned)") << "\n"
+            << "    max size:         " << config::format_size(a.max_size) << "\n";
+  if (dmarc) std::cout << "    format:           " << config::to_string(a.format) << "\n";
+}
+
 void print_summary(const config::Config& c) {
   const auto& m = c.milter;
   std::cout << "  report domain:      " << c.report.domain << "\n"
@@ -92,6 +110,23 @@ void print_summary(const config::Config& c) {
   print_failure_kind("dmarc", c.report.dmarc);
   print_failure_kind("dkim", c.report.dkim);
   print_failure_kind("spf", c.report.spf);
+  print_aggregate_kind("dmarc", c.report.dmarc_aggregate, true);
+  print_aggregate_kind("tls", c.report.tls_aggregate, false);
+  std::cout << "  suppress after:     "
+            << (c.report.suppress_after == 0
+                    ? std::string("never (suppress-after = 0)")
+                    : std::to_string(c.report.suppress_after) + " bounced reports")
+            << "\n";
+  const auto& t = c.tlsrpt;
+  std::cout << "  tlsrpt collector:   ";
+  if (t.listen.empty()) {
+    std::cout << "off\n";
+  } else {
+    std::cout << "unix-dgram:" << t.listen.string() << " (mode " << octal_mode(t.socket_mode);
+    if (!t.socket_group.empty()) std::cout << ", group " << t.socket_group;
+    std::cout << "), commit every " << config::format_duration(t.flush_interval) << " or "
+              << t.batch_size << " results\n";
+  }
   const auto& f = c.report.failure;
   std::cout << "  failure original:   " << config::to_string(f.include) << ", cut at "
             << config::format_size(f.max_original)

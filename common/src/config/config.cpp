@@ -80,7 +80,7 @@ constexpr std::array<std::string_view, 12> kDefaultSignedHeaders = {"From",
 constexpr std::array<std::string_view, 3> kFailureKinds = {"dmarc", "dkim", "spf"};
 
 // Every key and its default, in one place.
-constexpr std::array<KeySpec, 77> kKeys = {{
+constexpr std::array<KeySpec, 100> kKeys = {{
     {"report.domain", Kind::String, "", true},      // domain part of the host name
     {"report.submitter", Kind::String, "", true},   // the host name
     {"report.analysis.addresses", Kind::List, ""},  // kDefaultAnalysisAddresses
@@ -113,6 +113,25 @@ constexpr std::array<KeySpec, 77> kKeys = {{
     {"report.submit.smtp-url", Kind::String, "smtp://127.0.0.1:25"},
     {"report.submit.timeout", Kind::Duration, "60s"},
     {"report.submit.max-age", Kind::Duration, "3d"},
+    // Aggregate reports we send (Stalwart's keys and defaults, plus spread and format).
+    {"report.dmarc.aggregate.from-name", Kind::String, "DMARC Report"},
+    {"report.dmarc.aggregate.from-address", Kind::String, "", true},  // 'noreply-dmarc@' + domain
+    {"report.dmarc.aggregate.org-name", Kind::String, "", true},      // report.domain
+    {"report.dmarc.aggregate.contact-info", Kind::String, ""},
+    {"report.dmarc.aggregate.send", Kind::String, "daily"},
+    {"report.dmarc.aggregate.sign", Kind::Ids, "", true},  // as report.dmarc.sign
+    {"report.dmarc.aggregate.max-size", Kind::Size, "25MB"},
+    {"report.dmarc.aggregate.spread", Kind::Duration, "1h"},
+    {"report.dmarc.aggregate.format", Kind::String, "rfc9990"},
+    {"report.tls.aggregate.from-name", Kind::String, "TLS Report"},
+    {"report.tls.aggregate.from-address", Kind::String, "", true},  // 'noreply-tls@' + domain
+    {"report.tls.aggregate.org-name", Kind::String, "", true},      // report.domain
+    {"report.tls.aggregate.contact-info", Kind::String, ""},        // "": from-address
+    {"report.tls.aggregate.send", Kind::String, "daily"},
+    {"report.tls.aggregate.sign", Kind::Ids, "", true},
+    {"report.tls.aggregate.max-size", Kind::Size, "25MB"},
+    {"report.tls.aggregate.spread", Kind::Duration, "1h"},
+    {"report.suppress-after", Kind::Integer, "5"},
     {"store.type", Kind::String, "sqlite"},
     {"store.path", Kind::String, "/var/lib/mailreport/mailreport.db"},
     {"lmtp.hostname", Kind::String, "", true},  // report.submitter
@@ -159,6 +178,11 @@ constexpr std::array<KeySpec, 77> kKeys = {{
     {"milter.flush-interval", Kind::Duration, "1s"},
     {"serve.user", Kind::String, ""},
     {"serve.outbox-interval", Kind::Duration, "10s"},
+    {"tlsrpt.listen", Kind::String, "/run/mailreport/tlsrpt.sock"},
+    {"tlsrpt.socket-mode", Kind::Mode, "0660"},
+    {"tlsrpt.socket-group", Kind::String, ""},
+    {"tlsrpt.flush-interval", Kind::Duration, "5s"},
+    {"tlsrpt.batch-size", Kind::Integer, "1000"},
 }};
 
 // The keys of each [signature.<id>] table (Stalwart's), named "signature.*.<key>" here.
@@ -174,15 +198,35 @@ constexpr std::array<KeySpec, 6> kSignatureKeys = {{
 constexpr std::string_view kSignaturePrefix = "signature.";
 
 // Tables that hold the keys above.
-constexpr std::array<std::string_view, 15> kSections = {
-    "report",         "report.analysis", "report.dmarc", "report.dkim", "report.spf", "report.dsn",
-    "report.failure", "report.submit",   "store",        "lmtp",        "limits",     "dns",
-    "milter",         "serve",           "log"};
+constexpr std::array<std::string_view, 19> kSections = {"report",
+                                                        "report.analysis",
+                                                        "report.dmarc",
+                                                        "report.dmarc.aggregate",
+                                                        "report.dkim",
+                                                        "report.spf",
+                                                        "report.dsn",
+                                                        "report.failure",
+                                                        "report.submit",
+                                                        "report.tls",
+                                                        "report.tls.aggregate",
+                                                        "store",
+                                                        "lmtp",
+                                                        "limits",
+                                                        "dns",
+                                                        "milter",
+                                                        "serve",
+                                                        "tlsrpt",
+                                                        "log"};
 
 // Sections that later modules will define. Their keys are accepted as they are and kept in
 // Config::raw (evaluated when they are expressions of our grammar, else as written).
-constexpr std::array<std::string_view, 5> kReserved = {"report.dmarc.aggregate", "report.tls",
-                                                       "webhook", "dashboard", "tlsrpt"};
+constexpr std::array<std::string_view, 2> kReserved = {"webhook", "dashboard"};
+
+// The aggregate report kinds (report.<kind>.aggregate) and their From local-parts.
+constexpr std::array<std::pair<std::string_view, std::string_view>, 2> kAggregateKinds = {{
+    {"dmarc", "noreply-dmarc@"},
+    {"tls", "noreply-tls@"},
+}};
 
 // config_get chains deeper than this are refused (and keep the recursion bounded).
 constexpr std::size_t kMaxDepth = 32;
@@ -534,8 +578,9 @@ class Loader {
     if (key.starts_with(kSignaturePrefix) && key.ends_with(".headers")) {
       return std::vector<std::string>(kDefaultSignedHeaders.begin(), kDefaultSignedHeaders.end());
     }
-    for (std::string_view kind : kFailureKinds) {
-      // Stalwart: sign = "['rsa-' + config_get('report.domain'), 'ed25519-' + config_get(...)]"
+    for (std::string_view kind : {"dmarc", "dkim", "spf", "dmarc.aggregate", "tls.aggregate"}) {
+      // Stalwart: sign = "['rsa-' + config_get('report.domain'), 'ed25519-' + config_get(...)]",
+      // for the failure and the aggregate reports alike.
       if (key == "report." + std::string(kind) + ".sign") {
         auto domain = value_of("report.domain");
         if (!domain) return std::nullopt;
@@ -553,6 +598,17 @@ class Loader {
         if (!domain) return std::nullopt;
         return "noreply-" + std::string(kind) + "@" + *domain;
       }
+    }
+    for (const auto& [kind, local] : kAggregateKinds) {
+      const std::string p = "report." + std::string(kind) + ".aggregate.";
+      // Stalwart: from-address = "'noreply-dmarc@' + config_get('report.domain')" (tls:
+      // 'noreply-tls@'), org-name = "config_get('report.domain')".
+      if (key == p + "from-address") {
+        auto domain = value_of("report.domain");
+        if (!domain) return std::nullopt;
+        return std::string(local) + *domain;
+      }
+      if (key == p + "org-name") return value_of("report.domain");
     }
     if (spec.name == "report.domain") return detail::host_names().domain;
     if (spec.name == "report.submitter") return detail::host_names().fqdn;
@@ -839,6 +895,15 @@ class Loader {
     build_dsn(c.report.dsn);
     build_failure_format(c.report.failure);
     build_submit(c.report.submit);
+    build_aggregate("dmarc", c.report.dmarc_aggregate);
+    build_aggregate("tls", c.report.tls_aggregate);
+    if (auto n = get_integer("report.suppress-after")) {
+      if (check("report.suppress-after", *n >= 0,
+                "must be 0 (never suppress) or a positive integer") &&
+          check("report.suppress-after", *n <= 1'000'000, "must be at most 1000000")) {
+        c.report.suppress_after = static_cast<unsigned>(*n);
+      }
+    }
 
     // [store]
     if (auto v = get_string("store.type")) {
@@ -960,6 +1025,8 @@ class Loader {
         c.serve.outbox_interval = *d;
       }
     }
+
+    build_tlsrpt(c.tlsrpt);
 
     // [log]
     if (auto v = get_string("log.level")) {
@@ -1234,6 +1301,102 @@ class Loader {
     }
   }
 
+  // report.dmarc.aggregate | report.tls.aggregate.
+  void build_aggregate(std::string_view kind, AggregateReportSettings& a) {
+    const bool tls = kind == "tls";
+    const std::string p = "report." + std::string(kind) + ".aggregate.";
+    a.from_name = tls ? "TLS Report" : "DMARC Report";
+    if (auto v = get_line(p + "from-name", true)) a.from_name = *v;
+    if (auto v = get_address(p + "from-address", false)) a.from_address = *v;
+    // RFC 7489 §7.2.2 / RFC 8460 §4.4: org-name is required in every report.
+    if (auto v = get_line(p + "org-name", false)) a.org_name = *v;
+    if (auto v = get_line(p + "contact-info", true)) a.contact_info = *v;
+    // RFC 8460 §4.4: contact-info is required in a TLS report; the From address serves.
+    if (tls && a.contact_info.empty()) a.contact_info = a.from_address;
+    if (auto f = get_frequency(p + "send", tls)) a.send = *f;
+    if (auto v = get_sign(p + "sign")) a.sign = std::move(*v);
+    if (auto s = get_size(p + "max-size")) {
+      // A report compresses well, but its message (headers, text part, base64) needs room.
+      if (check(p + "max-size", *s >= 4096, "must be at least 4KB")) a.max_size = *s;
+    }
+    if (auto d = get_duration(p + "spread")) {
+      const auto interval = interval_length(a.send);
+      // The spread must end before the next interval's reports start.
+      if (check(p + "spread", a.send == AggregateFrequency::Never || *d <= interval,
+                "must not be longer than the interval (send = \"" + std::string(to_string(a.send)) +
+                    "\": " + format_duration(interval) + ")")) {
+        a.spread = *d;
+      }
+    }
+    if (!tls) {
+      get_choice(p + "format",
+                 std::array{std::pair{std::string_view("rfc9990"), DmarcAggregateFormat::Rfc9990},
+                            std::pair{std::string_view("rfc7489"), DmarcAggregateFormat::Rfc7489}},
+                 a.format);
+    }
+  }
+
+  // report.*.aggregate.send: hourly | daily | weekly | never, or false (= never). TLS reports
+  // are daily or nothing. nullopt: a problem was reported.
+  std::optional<AggregateFrequency> get_frequency(const std::string& key, bool tls) {
+    const Entry* e = entry(key);
+    if (e && e->node->is_boolean()) {
+      if (check(key, !e->node->as_boolean()->get(),
+                tls ? "true is not a frequency: write \"daily\", or false to send nothing"
+                    : "true is not a frequency: write \"hourly\", \"daily\" or \"weekly\", "
+                      "or false to send nothing")) {
+        return AggregateFrequency::Never;
+      }
+      return std::nullopt;
+    }
+    auto v = get_string(key);
+    if (!v) return std::nullopt;
+    if (*v == "never" || *v == "false") return AggregateFrequency::Never;
+    if (*v == "daily") return AggregateFrequency::Daily;
+    if (tls) {
+      // RFC 8460 §4.1: a TLS report covers one full UTC day.
+      check(key, false,
+            "'" + *v +
+                "': must be \"daily\" or \"never\" (RFC 8460 §4.1: a TLS report covers "
+                "one UTC day)");
+      return std::nullopt;
+    }
+    if (*v == "hourly") return AggregateFrequency::Hourly;
+    if (*v == "weekly") return AggregateFrequency::Weekly;
+    check(key, false, "'" + *v + "': must be \"hourly\", \"daily\", \"weekly\" or \"never\"");
+    return std::nullopt;
+  }
+
+  // [tlsrpt]: the TLS result collector of mailreport serve.
+  void build_tlsrpt(TlsrptConfig& t) {
+    if (auto v = get_string("tlsrpt.listen")) {
+      // sockaddr_un.sun_path is 108 bytes on Linux, with the terminating NUL.
+      if (check("tlsrpt.listen", v->empty() || v->front() == '/',
+                "must be an absolute path, or \"\" for no collector") &&
+          check("tlsrpt.listen", v->size() < 108, "is longer than a socket path may be (107)")) {
+        t.listen = *v;
+      }
+    }
+    if (auto m = get_mode("tlsrpt.socket-mode")) t.socket_mode = *m;
+    if (auto v = get_string("tlsrpt.socket-group")) {
+      if (check("tlsrpt.socket-group", v->empty() || detail::is_user_name(*v),
+                "'" + *v + "' is not a group name")) {
+        t.socket_group = *v;
+      }
+    }
+    if (auto d = get_duration("tlsrpt.flush-interval")) {
+      if (check("tlsrpt.flush-interval", d->count() > 0, "must be longer than 0s")) {
+        t.flush_interval = *d;
+      }
+    }
+    if (auto n = get_integer("tlsrpt.batch-size")) {
+      if (check("tlsrpt.batch-size", *n > 0, "must be a positive integer") &&
+          check("tlsrpt.batch-size", *n <= 1'000'000, "must be at most 1000000")) {
+        t.batch_size = static_cast<std::size_t>(*n);
+      }
+    }
+  }
+
   void build_dns(DnsConfig& d) {
     if (auto v = get_checked_list("dns.nameservers", detail::check_nameserver)) {
       d.nameservers = std::move(*v);
@@ -1430,6 +1593,27 @@ const char* to_string(FailureOriginal v) noexcept {
 }
 const char* to_string(SubmitMethod v) noexcept {
   return v == SubmitMethod::Sendmail ? "sendmail" : "smtp";
+}
+const char* to_string(AggregateFrequency v) noexcept {
+  switch (v) {
+    case AggregateFrequency::Hourly: return "hourly";
+    case AggregateFrequency::Daily: return "daily";
+    case AggregateFrequency::Weekly: return "weekly";
+    case AggregateFrequency::Never: break;
+  }
+  return "never";
+}
+std::chrono::seconds interval_length(AggregateFrequency v) noexcept {
+  switch (v) {
+    case AggregateFrequency::Hourly: return std::chrono::seconds(3600);
+    case AggregateFrequency::Daily: return std::chrono::seconds(86400);
+    case AggregateFrequency::Weekly: return std::chrono::seconds(7 * 86400);
+    case AggregateFrequency::Never: break;
+  }
+  return std::chrono::seconds(0);
+}
+const char* to_string(DmarcAggregateFormat v) noexcept {
+  return v == DmarcAggregateFormat::Rfc9990 ? "rfc9990" : "rfc7489";
 }
 
 std::shared_ptr<const Config> Config::defaults() {

@@ -316,10 +316,10 @@ TEST(ConfigExpressions, Literal) {
 }
 
 TEST(ConfigExpressions, Concatenation) {
-  auto c = load_ok("report.tls.from = \"'a' + 'b'+'c'  +  'd'\"");
-  EXPECT_EQ(c->get("report.tls.from"), "abcd");
-  auto e = load_ok(R"(report.tls.from = "'it\\'s' + ' a \\\\ b'")");
-  EXPECT_EQ(e->get("report.tls.from"), "it's a \\ b");
+  auto c = load_ok("webhook.from = \"'a' + 'b'+'c'  +  'd'\"");
+  EXPECT_EQ(c->get("webhook.from"), "abcd");
+  auto e = load_ok(R"(webhook.from = "'it\\'s' + ' a \\\\ b'")");
+  EXPECT_EQ(e->get("webhook.from"), "it's a \\ b");
 }
 
 TEST(ConfigExpressions, ConfigGet) {
@@ -337,22 +337,22 @@ from-address = "'noreply-dmarc@' + config_get('report.domain')"
 
 TEST(ConfigExpressions, ConfigGetOfAnUnsetKeyGivesItsDefault) {
   auto c = load_ok(R"toml(
-report.tls.from = "'noreply-tls@' + config_get('report.domain')"
-report.tls.db = "config_get('store.path')"
-report.tls.host = "config_get('lmtp.hostname')"
-report.tls.size = "config_get('limits.message-size')"
-report.tls.ruf-from = "config_get('report.dmarc.from-address')"
-report.tls.sign = "config_get('report.dkim.sign')"
-report.tls.send = "config_get('report.spf.send')"
+webhook.from = "'noreply-tls@' + config_get('report.domain')"
+webhook.db = "config_get('store.path')"
+webhook.host = "config_get('lmtp.hostname')"
+webhook.size = "config_get('limits.message-size')"
+webhook.ruf-from = "config_get('report.dmarc.from-address')"
+webhook.sign = "config_get('report.dkim.sign')"
+webhook.send = "config_get('report.spf.send')"
 )toml");
-  EXPECT_EQ(c->get("report.tls.from"), "noreply-tls@" + c->report.domain);
-  EXPECT_EQ(c->get("report.tls.db"), "/var/lib/mailreport/mailreport.db");
-  EXPECT_EQ(c->get("report.tls.host"), c->report.submitter);
-  EXPECT_EQ(c->get("report.tls.size"), "50MB");
-  EXPECT_EQ(c->get("report.tls.ruf-from"), "noreply-dmarc@" + c->report.domain);
-  EXPECT_EQ(c->get("report.tls.sign"),
+  EXPECT_EQ(c->get("webhook.from"), "noreply-tls@" + c->report.domain);
+  EXPECT_EQ(c->get("webhook.db"), "/var/lib/mailreport/mailreport.db");
+  EXPECT_EQ(c->get("webhook.host"), c->report.submitter);
+  EXPECT_EQ(c->get("webhook.size"), "50MB");
+  EXPECT_EQ(c->get("webhook.ruf-from"), "noreply-dmarc@" + c->report.domain);
+  EXPECT_EQ(c->get("webhook.sign"),
             "[ 'rsa-" + c->report.domain + "', 'ed25519-" + c->report.domain + "' ]");
-  EXPECT_EQ(c->get("report.tls.send"), "1/1d");
+  EXPECT_EQ(c->get("webhook.send"), "1/1d");
 }
 
 TEST(ConfigExpressions, ConfigGetOfTypedValues) {
@@ -360,10 +360,10 @@ TEST(ConfigExpressions, ConfigGetOfTypedValues) {
 store.path = "config_get('lmtp.spool-dir') + '/m.db'"
 lmtp.spool-dir = "/srv/mr"
 lmtp.max-connections = 12
-report.tls.n = "'n=' + config_get('lmtp.max-connections')"
+webhook.n = "'n=' + config_get('lmtp.max-connections')"
 )toml");
   EXPECT_EQ(c->store.path, "/srv/mr/m.db");
-  EXPECT_EQ(c->get("report.tls.n"), "n=12");
+  EXPECT_EQ(c->get("webhook.n"), "n=12");
 }
 
 TEST(ConfigExpressions, PlainStringsAreTakenAsWritten) {
@@ -388,7 +388,7 @@ submitter = "'mx.' + config_get('report.domain')"
 }
 
 TEST(ConfigExpressions, SelfReferenceAndCycleThroughADefault) {
-  Problem p = one_problem("report.tls.x = \"config_get('report.tls.x')\"");
+  Problem p = one_problem("webhook.x = \"config_get('webhook.x')\"");
   EXPECT_TRUE(mentions(p, "cycle"));
   // lmtp.hostname is unset, so its default (report.submitter) closes the loop.
   Problem q = one_problem("report.submitter = \"config_get('lmtp.hostname')\"");
@@ -424,16 +424,15 @@ TEST(ConfigExpressions, UnknownKeyInConfigGet) {
   EXPECT_EQ(p.line, 3);
   EXPECT_TRUE(mentions(p, "no such key"));
   EXPECT_TRUE(mentions(p, "did you mean report.domain?"));
-  EXPECT_TRUE(
-      mentions(one_problem("report.domain = \"config_get('report.tls.from')\""), "not set"));
+  EXPECT_TRUE(mentions(one_problem("report.domain = \"config_get('webhook.from')\""), "not set"));
   EXPECT_TRUE(
       mentions(one_problem("report.domain = \"config_get('report.dmarc.from')\""), "no such key"));
 }
 
 TEST(ConfigExpressions, ReservedKeysKeepRicherSyntaxAsWritten) {
-  // Stalwart's list syntax is not ours; later modules will read it.
-  auto c = load_ok(R"(report.tls.aggregate.sign = "['rsa-' + config_get('report.domain')]")");
-  EXPECT_EQ(c->get("report.tls.aggregate.sign"), "['rsa-' + config_get('report.domain')]");
+  // A grammar that is not ours; later modules will read it.
+  auto c = load_ok(R"(webhook.events = "['report' + config_get('report.domain')]")");
+  EXPECT_EQ(c->get("webhook.events"), "['report' + config_get('report.domain')]");
 }
 
 TEST(ConfigExpressions, ListElementsAreExpressions) {
@@ -518,30 +517,27 @@ TEST(ConfigProblems, Describe) {
 
 TEST(ConfigReserved, SectionsAreAcceptedIntoRaw) {
   auto c = load_ok(R"toml(
-[report.dmarc.aggregate]
-send = "daily"
-max-size = 26214400
-sign = ["rsa-example"]
-
-[report.tls.aggregate]
-from-name = "Report'"
-send = true
 [webhook.alerts]
 url = "https://hooks.example/x"
+name = "Report'"
+retries = 3
 [dashboard]
 listen = "127.0.0.1:8080"
-[tlsrpt]
-socket = "/run/tlsrpt.sock"
 )toml");
   ASSERT_TRUE(c);
-  EXPECT_EQ(c->get("report.dmarc.aggregate.send"), "daily");
-  EXPECT_EQ(c->get("report.dmarc.aggregate.max-size"), "26214400");
-  EXPECT_EQ(c->get("report.dmarc.aggregate.sign"), "[ 'rsa-example' ]");
-  EXPECT_EQ(c->get("report.tls.aggregate.send"), "true");
-  EXPECT_EQ(c->get("report.tls.aggregate.from-name"), "Report'");  // kept as written
   EXPECT_EQ(c->get("webhook.alerts.url"), "https://hooks.example/x");
-  EXPECT_EQ(c->get("tlsrpt.socket"), "/run/tlsrpt.sock");
-  EXPECT_FALSE(c->get("report.dmarc.aggregate").has_value());  // a table, not a value
+  EXPECT_EQ(c->get("webhook.alerts.name"), "Report'");  // kept as written
+  EXPECT_EQ(c->get("webhook.alerts.retries"), "3");
+  EXPECT_EQ(c->get("dashboard.listen"), "127.0.0.1:8080");
+  EXPECT_FALSE(c->get("webhook.alerts").has_value());  // a table, not a value
+}
+
+TEST(ConfigReserved, AggregateAndTlsrptSectionsAreCheckedNow) {
+  Problem p = one_problem("[report.dmarc.aggregate]\nsned = \"daily\"\n");
+  EXPECT_EQ(p.key, "report.dmarc.aggregate.sned");
+  EXPECT_TRUE(mentions(p, "did you mean report.dmarc.aggregate.send?")) << p.message;
+  EXPECT_TRUE(mentions(one_problem("[tlsrpt]\nsocket = \"/run/tlsrpt.sock\"\n"), "unknown key"));
+  EXPECT_TRUE(mentions(one_problem("[report.tls]\nfrom = \"x\"\n"), "unknown key"));
 }
 
 TEST(ConfigFile, ShippedFileLoadsWithoutProblems) {
@@ -569,10 +565,10 @@ TEST(ConfigFile, ShippedFileDocumentsTheRealDefaults) {
     }
     text += line + "\n";
   }
-  EXPECT_EQ(keys, 77);
+  EXPECT_EQ(keys, 100);
   LoadResult r = load_string(text);
   ASSERT_TRUE(r.problems.empty()) << dump(r.problems);
-  EXPECT_EQ(r.config->raw.size(), 77u);
+  EXPECT_EQ(r.config->raw.size(), 100u);
   auto d = Config::defaults();
   const Config& c = *r.config;
   EXPECT_EQ(c.report.analysis_addresses.patterns(), d->report.analysis_addresses.patterns());
@@ -622,6 +618,28 @@ TEST(ConfigFile, ShippedFileDocumentsTheRealDefaults) {
   EXPECT_EQ(c.milter.flush_interval, d->milter.flush_interval);
   EXPECT_EQ(c.serve.user, d->serve.user);
   EXPECT_EQ(c.serve.outbox_interval, d->serve.outbox_interval);
+  EXPECT_EQ(c.tlsrpt.listen, d->tlsrpt.listen);
+  EXPECT_EQ(c.tlsrpt.socket_mode, d->tlsrpt.socket_mode);
+  EXPECT_EQ(c.tlsrpt.socket_group, d->tlsrpt.socket_group);
+  EXPECT_EQ(c.tlsrpt.flush_interval, d->tlsrpt.flush_interval);
+  EXPECT_EQ(c.tlsrpt.batch_size, d->tlsrpt.batch_size);
+  EXPECT_EQ(c.report.suppress_after, d->report.suppress_after);
+  for (auto [got, want] : {std::pair{&c.report.dmarc_aggregate, &d->report.dmarc_aggregate},
+                           std::pair{&c.report.tls_aggregate, &d->report.tls_aggregate}}) {
+    EXPECT_EQ(got->from_name, want->from_name);
+    EXPECT_EQ(got->send, want->send);
+    EXPECT_EQ(got->sign, want->sign);
+    EXPECT_EQ(got->max_size, want->max_size);
+    EXPECT_EQ(got->spread, want->spread);
+    EXPECT_EQ(got->format, want->format);
+  }
+  // Written out for the documented domain, example.com.
+  EXPECT_EQ(c.report.dmarc_aggregate.from_address, "noreply-dmarc@example.com");
+  EXPECT_EQ(c.report.dmarc_aggregate.org_name, "example.com");
+  EXPECT_EQ(c.report.dmarc_aggregate.contact_info, "");
+  EXPECT_EQ(c.report.tls_aggregate.from_address, "noreply-tls@example.com");
+  EXPECT_EQ(c.report.tls_aggregate.org_name, "example.com");
+  EXPECT_EQ(c.report.tls_aggregate.contact_info, "noreply-tls@example.com");
   for (auto [got, want] :
        {std::pair{&c.report.dmarc, &d->report.dmarc}, std::pair{&c.report.dkim, &d->report.dkim},
         std::pair{&c.report.spf, &d->report.spf}}) {

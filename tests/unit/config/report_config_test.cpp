@@ -79,9 +79,9 @@ TEST(ReportConfig, StalwartDefaults) {
   // The defaults are what config_get sees.
   auto d = load_ok(R"toml(
 report.domain = "example.org"
-report.tls.x = "config_get('report.spf.from-address') + ' ' + config_get('report.dkim.subject')"
+webhook.x = "config_get('report.spf.from-address') + ' ' + config_get('report.dkim.subject')"
 )toml");
-  EXPECT_EQ(d->get("report.tls.x"), "noreply-spf@example.org DKIM Authentication Failure Report");
+  EXPECT_EQ(d->get("webhook.x"), "noreply-spf@example.org DKIM Authentication Failure Report");
 }
 
 TEST(ReportConfig, DefaultsFollowTheHostDomainAndMatchTheStructs) {
@@ -351,20 +351,17 @@ TEST(ReportConfig, SignatureChecks) {
   EXPECT_EQ(c->signatures.at("a").private_key, "/k");
 }
 
-TEST(ReportConfig, AggregateAndTlsSectionsStayReserved) {
+TEST(ReportConfig, FailureAndAggregateSendAreSeparateKeys) {
   auto c = load_ok(R"toml(
 [report.dmarc]
 send = "2/1d"
 [report.dmarc.aggregate]
-send = "daily"
-anything = ["goes"]
-[report.tls.aggregate]
 send = "weekly"
 )toml");
   ASSERT_TRUE(c);
   EXPECT_EQ(c->report.dmarc.send->count, 2u);
-  EXPECT_EQ(c->get("report.dmarc.aggregate.send"), "daily");
-  EXPECT_EQ(c->get("report.tls.aggregate.send"), "weekly");
+  EXPECT_EQ(c->report.dmarc_aggregate.send, AggregateFrequency::Weekly);
+  EXPECT_EQ(c->get("report.dmarc.aggregate.send"), "weekly");
 }
 
 TEST(ReportConfig, ParseRateLimit) {
