@@ -14,11 +14,12 @@
 //   not pass.
 // - ruf URIs (RFC 7489 §6.4): mailto only, "?hfields" dropped, %-decoded, the obsolete
 //   "!size[kmgt]" suffix (powers of two) kept as max_size. External destination verification
-//   (RFC 7489 §7.1, RFC 9990 §4, RFC 9991): when the destination host's Organizational Domain
-//   (milter.dmarc-discovery, via DmarcEvaluator) is not the policy domain's, a TXT record
-//   starting v=DMARC1 must exist at <policy-domain>._report._dmarc.<host>. A ruf= in that
-//   record replaces the URI when every one of its URIs names the same host; if one names
-//   another host, neither is used (RFC 7489 §7.1 step 4).
+//   (RFC 7489 §7.1, RFC 9990 §4, RFC 9991) by auth/report_destination.hpp: when the
+//   destination host's Organizational Domain (milter.dmarc-discovery, via DmarcEvaluator) is
+//   not the policy domain's, a TXT record starting v=DMARC1 must exist at
+//   <policy-domain>._report._dmarc.<host>. A ruf= in that record replaces the URI when every
+//   one of its URIs names the same host; if one names another host, neither is used
+//   (RFC 7489 §7.1 step 4).
 // - DKIM (RFC 6651 §3.3): signatures with r=y whose result is fail, permerror, policy or
 //   temperror; the record at _report._domainkey.<d> must be the only TXT record there and
 //   carry ra= (RFC 6376 §3.2 tag list; ra= qp-decoded). rr= classes from our verdict:
@@ -50,6 +51,7 @@
 #include <utility>
 
 #include "dmarc_internal.hpp"
+#include "mailreport/auth/report_destination.hpp"
 
 namespace mailreport::auth {
 namespace {
@@ -391,29 +393,6 @@ class Planning {
     return fo.dkim ? first_failed : -1;
   }
 
-  enum class Verified { Yes, No, TempError };
-
-  // RFC 7489 §7.1 / RFC 9991: may `dest` receive reports about `policy_domain`? `replaced` gets
-  // the URIs of the authorizing record's own ruf= when it has one.
-  Verified verify(const std::string& policy_domain, const std::string& policy_org,
-                  const ReportMailto& dest, std::vector<std::string>& replaced) {
-    // RFC 7489 §7.1: only when the Organizational Domains differ. An unknown one (DNS error on
-    // the walk) is taken as different: the check below then decides.
-    const std::string dest_org = dmarc_.organizational_domain(dest.host);
-    if (!policy_org.empty() && !dest_org.empty() && dest_org == policy_org) return Verified::Yes;
-    const std::string name = policy_domain + "._report._dmarc." + dest.host;
-    if (!dmarc_detail::is_domain_name(name)) return Verified::No;  // too long: not authorized
-    const dns::Answer a = resolver_.query(name, dns::RType::TXT);
-    if (a.status == dns::Status::TempError) return Verified::TempError;  // RFC 7489 §7.1: MAY defer
-    for (const auto& txt : dns::txt_records(a)) {
-      auto parsed = dmarc_detail::parse_record(txt);  // RFC 9990 §4: starts with v=DMARC1
-      if (!parsed) continue;
-      replaced = parsed->record.ruf;
-      return Verified::Yes;
-    }
-    return Verified::No;
-  }
-
   void dmarc_reports() {
     const DmarcVerdict& d = ev_.dmarc;
     if (!d.record || d.record->ruf.empty()) return;
@@ -444,21 +423,11 @@ class Planning {
     for (const std::string& uri : d.record->ruf) {
       auto dest = parse_report_mailto(uri);
       if (!dest) continue;
-      std::vector<std::string> replaced;
-      const Verified v = verify(policy_domain, policy_org, *dest, replaced);
-      if (v != Verified::Yes) continue;
-      std::vector<ReportMailto> targets;
-      bool foreign = false;
-      for (const auto& r : replaced) {
-        auto other = parse_report_mailto(r);
-        if (!other) continue;
-        // RFC 7489 §7.1 step 4: the replacement must keep the destination host.
-        if (other->host != dest->host) foreign = true;
-        targets.push_back(std::move(*other));
-      }
-      if (foreign) continue;
-      if (targets.empty()) targets.push_back(std::move(*dest));
-      for (auto& t : targets) {
+      // RFC 7489 §7.1 / RFC 9991 (auth/report_destination.hpp): a DNS error means no report.
+      DestinationVerdict v = verify_report_destination(resolver_, dmarc_, policy_domain, policy_org,
+                                                       *dest, ReportUriTag::Ruf);
+      if (v.status != DestinationStatus::Authorized) continue;
+      for (auto& t : v.targets) {
         FailureReportRequest r = base;
         r.recipient = std::move(t.address);
         r.max_size = t.max_size;

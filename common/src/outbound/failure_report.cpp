@@ -25,7 +25,6 @@
 #include <gmime/gmime.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
-#include <openssl/rand.h>
 #include <strings.h>
 
 #include <algorithm>
@@ -36,41 +35,27 @@
 
 #include "mailreport/auth/authres.hpp"
 #include "mailreport/mime/header.hpp"
+#include "outbound/message_parts.hpp"
 
 namespace mailreport::outbound {
 
 namespace {
 
+using detail::DateTimePtr;
+using detail::GPtr;
+using detail::GString;
+using detail::hex;
+using detail::part_with_text;
+using detail::rfc5322_date;
+using detail::to_crlf;
+using detail::wrap;
+
 // RFC 5965 §3.1 User-Agent: product "/" version (RFC 7231 §5.5.3).
 constexpr std::string_view kUserAgent = "mailreport/0.1.0";
-
-struct GObjectUnref {
-  void operator()(void* p) const noexcept { g_object_unref(p); }
-};
-template <class T>
-using GPtr = std::unique_ptr<T, GObjectUnref>;
-struct GFree {
-  void operator()(void* p) const noexcept { g_free(p); }
-};
-using GString = std::unique_ptr<char, GFree>;
-struct DateTimeUnref {
-  void operator()(GDateTime* d) const noexcept { g_date_time_unref(d); }
-};
-using DateTimePtr = std::unique_ptr<GDateTime, DateTimeUnref>;
 
 std::string lower(std::string_view s) {
   std::string out(s);
   for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
-std::string hex(const unsigned char* data, std::size_t n) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  for (std::size_t i = 0; i < n; ++i) {
-    out += kDigits[data[i] >> 4];
-    out += kDigits[data[i] & 15];
-  }
   return out;
 }
 
@@ -85,16 +70,6 @@ std::string to_lf(std::string_view text) {
   return out;
 }
 
-std::string to_crlf(std::string_view text) {
-  std::string out;
-  out.reserve(text.size() + text.size() / 30);
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    if (text[i] == '\n' && (i == 0 || text[i - 1] != '\r')) out += '\r';
-    out += text[i];
-  }
-  return out;
-}
-
 // Folded lines joined: a header value as one line.
 std::string unfold(std::string_view v) {
   std::string out;
@@ -102,13 +77,6 @@ std::string unfold(std::string_view v) {
     if (c != '\r' && c != '\n') out += c;
   }
   return out;
-}
-
-std::string rfc5322_date(std::int64_t t) {
-  DateTimePtr dt(g_date_time_new_from_unix_utc(t));
-  if (!dt) return {};
-  GString text(g_mime_utils_header_format_date(dt.get()));
-  return text ? std::string(text.get()) : std::string();
 }
 
 // ---------------------------------------------------------------- RFC 6590 redaction
@@ -426,29 +394,6 @@ std::vector<std::pair<std::string, std::string>> feedback_fields(const store::Fa
   return f;
 }
 
-// A paragraph of prose broken into lines of at most 76 characters where spaces allow.
-std::string wrap(std::string_view paragraph) {
-  std::string out;
-  std::size_t line = 0;
-  std::size_t pos = 0;
-  while (pos < paragraph.size()) {
-    auto space = paragraph.find(' ', pos);
-    if (space == std::string_view::npos) space = paragraph.size();
-    const std::string_view word = paragraph.substr(pos, space - pos);
-    if (line > 0 && line + 1 + word.size() > 76) {
-      out += '\n';
-      line = 0;
-    } else if (line > 0) {
-      out += ' ';
-      ++line;
-    }
-    out += word;
-    line += word.size();
-    pos = space + 1;
-  }
-  return out + "\n";
-}
-
 std::string what_failed(const store::FailurePayload& p) {
   const auth::Evaluation& ev = p.evaluation;
   switch (p.request.kind) {
@@ -517,17 +462,6 @@ std::string human_readable(const store::FailurePayload& p, const config::Config&
 }
 
 // ---------------------------------------------------------------- GMime assembly
-
-GPtr<GMimePart> part_with_text(const char* type, const char* subtype, std::string_view content,
-                               GMimeContentEncoding encoding) {
-  GPtr<GMimePart> part(g_mime_part_new_with_type(type, subtype));
-  GPtr<GMimeStream> stream(g_mime_stream_mem_new_with_buffer(content.data(), content.size()));
-  GPtr<GMimeDataWrapper> wrapper(
-      g_mime_data_wrapper_new_with_stream(stream.get(), GMIME_CONTENT_ENCODING_DEFAULT));
-  g_mime_part_set_content(part.get(), wrapper.get());
-  g_mime_part_set_content_encoding(part.get(), encoding);
-  return part;
-}
 
 std::string feedback_block(const std::vector<std::pair<std::string, std::string>>& fields) {
   GPtr<GMimeHeaderList> list(g_mime_header_list_new(nullptr));
@@ -630,16 +564,6 @@ Result<std::string> assemble(const store::FailurePayload& p, const config::Confi
   return to_crlf(out.get());
 }
 
-std::string random_id(const std::string& domain) {
-  std::array<unsigned char, 16> bytes{};
-  if (RAND_bytes(bytes.data(), static_cast<int>(bytes.size())) != 1) {
-    // Without randomness (never seen in practice) the id must still be unique.
-    const auto t = static_cast<unsigned long long>(g_get_real_time());
-    std::memcpy(bytes.data(), &t, sizeof t);
-  }
-  return hex(bytes.data(), bytes.size()) + "@" + domain;
-}
-
 }  // namespace
 
 Result<BuiltReport> build_failure_report(const store::FailurePayload& payload,
@@ -661,7 +585,8 @@ Result<BuiltReport> build_failure_report(const store::FailurePayload& payload,
   BuiltReport built;
   built.from_address = kind.from_address;
   built.recipient = payload.request.recipient;
-  built.message_id = message_id.empty() ? random_id(config.report.domain) : std::move(message_id);
+  built.message_id =
+      message_id.empty() ? detail::random_message_id(config.report.domain) : std::move(message_id);
 
   const bool whole = config.report.failure.include == config::FailureOriginal::Message;
   auto message = assemble(payload, config, kind, now, built.message_id, whole);
