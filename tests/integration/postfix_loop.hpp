@@ -44,6 +44,8 @@ class PostfixLoopTest : public ::testing::Test {
   // TOML appended to the common configuration ([report], [signature.rep], [store], [lmtp],
   // [dns], [milter] are written already; [report.analysis] addresses too).
   virtual std::string extra_toml() const { return {}; }
+  // Keys of the [report] table itself ("suppress-after = 1\n").
+  virtual std::string report_keys() const { return {}; }
   // Report mailboxes at reports.test that mailreport-lmtp accepts.
   virtual std::vector<std::string> report_mailboxes() const {
     return {"ruf@reports.test", "rua@reports.test", "bounces@reports.test"};
@@ -157,7 +159,7 @@ class PostfixLoopTest : public ::testing::Test {
     records.push_back(dkim::txt_line("rep._domainkey.mx.test", signing_key_.record()));
     std::ostringstream toml;
     toml << "[report]\ndomain = \"mx.test\"\nsubmitter = \"mx.test\"\n"
-         << "[report.analysis]\naddresses = [";
+         << report_keys() << "[report.analysis]\naddresses = [";
     for (const auto& a : report_mailboxes()) toml << "\"" << a << "\", ";
     toml << "]\n"
          << "[report.submit]\nmethod = \"smtp\"\nsmtp-url = \"smtp://127.0.0.1:" << smtp_port_
