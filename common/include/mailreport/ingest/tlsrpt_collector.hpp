@@ -4,8 +4,17 @@
 // with a TLSRPT record (report/tlsrpt_datagram.hpp). Datagrams are parsed as they arrive and
 // committed in batches (tlsrpt.batch-size, at least every tlsrpt.flush-interval) with
 // Store::record_tls_results; invalid ones are logged (rate-limited) and kept aside with
-// Store::record_tls_rejected. Datagrams about our own report traffic are not counted: Postfix
-// cannot tell them apart, so a result for a domain whose only sessions are ... (see the .cpp).
+// Store::record_tls_rejected. Datagrams about our own report traffic are not counted: a
+// datagram does not say which message it is about, so our reports must not produce any — the
+// MTA sends them through a transport with smtp_tlsrpt_enable = no (docs/tlsrpt.md,
+// packaging/postfix/tlsrpt.cf), as RFC 8460 §3 asks (SHOULD NOT be counted; delivered despite
+// TLS failures).
+//
+// Datagram size: libtlsrpt has no limit of its own (it writes into open_memstream and sends
+// with one sendto), so the kernel's is the one that counts: an AF_UNIX datagram larger than the
+// sender's send buffer (net.core.wmem_default, 208 KiB on Linux) fails with EMSGSIZE. Postfix
+// sends one policy per datagram with at most one failure detail (a few KiB at most). We read
+// up to kMaxTlsrptDatagram bytes; a longer one is refused (kept aside, truncated).
 #pragma once
 
 #include <atomic>
@@ -28,7 +37,11 @@ struct CollectorStats {
   std::uint64_t recorded = 0;   // committed to the store
   std::uint64_t rejected = 0;   // invalid
   std::uint64_t store_errors = 0;
+  std::uint64_t dropped = 0;  // parsed, but lost: the store kept failing (see flush)
 };
+
+// The largest datagram read whole (see above).
+inline constexpr std::size_t kMaxTlsrptDatagram = 256 * 1024;
 
 // The part without a socket (tests feed datagrams directly).
 class TlsrptBatcher {
@@ -36,6 +49,8 @@ class TlsrptBatcher {
   TlsrptBatcher(store::Store& store, Logger& log, std::size_t batch_size);
   // Parses one datagram and adds it to the pending batch (committing when it is full).
   void add(std::string_view datagram, std::int64_t received_at);
+  // Counts a datagram that could not be read whole and keeps it aside with `reason`.
+  void reject(std::string_view datagram, std::string_view reason, std::int64_t received_at);
   // Commits what is pending (a store error is logged and the batch kept for the next try,
   // up to 10 batches; beyond that the oldest datagrams are dropped and counted).
   void flush();
