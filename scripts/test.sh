@@ -7,7 +7,7 @@
 #   4. the Debian package: build, lintian, install, run behind Postfix, purge   build/pkg
 #      (tests/packaging/run.sh; needs root, as CI runs)
 # The real-world corpus is read from ../shared/corpus when present (CI has it; a user's clone
-# skips those tests with a message). Set MAILREPORT_FUZZ_SECONDS (default 20) per target.
+# skips those tests with a message). Set MAILREPORT_FUZZ_SECONDS (default 10) per target.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -51,7 +51,7 @@ echo "== 3/4 fuzz targets (clang, libFuzzer)"
 CC=clang CXX=clang++ cmake -S . -B build/fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DMAILREPORT_FUZZ=ON >/dev/null
 cmake --build build/fuzz -j "$jobs"
-bash tests/fuzz/run-all.sh build/fuzz "${MAILREPORT_FUZZ_SECONDS:-20}"
+bash tests/fuzz/run-all.sh build/fuzz "${MAILREPORT_FUZZ_SECONDS:-10}"
 fuzz_count=$(find build/fuzz/tests/fuzz -maxdepth 1 -name 'fuzz-*' -type f -executable | wc -l)
 passed=$((passed + fuzz_count))
 summary+=("fuzz: $fuzz_count targets ran without a crash")

@@ -4,7 +4,7 @@
 # temporary folder, never into the repository. Fails on the first crash, leak or timeout.
 set -euo pipefail
 build=$(cd "${1:?usage: run-all.sh BUILD_DIR [SECONDS]}" && pwd)
-seconds=${2:-20}
+seconds=${2:-10}
 root=$(cd "$(dirname "$0")/../.." && pwd)
 corpus=${MAILREPORT_CORPUS:-$root/../shared/corpus}
 work=$(mktemp -d)
