@@ -1,0 +1,122 @@
+// outbound/https_post: RFC 8460 §5.4 (standards.md §4.3) delivery of a TLS report to an https rua
+// with libcurl (see mailreport/outbound/https_post.hpp).
+// - POST of the gzip body with Content-Type application/tlsrpt+gzip, our User-Agent, no
+//   "Expect: 100-continue" (receivers need not support it), https only (CURLOPT_PROTOCOLS_STR,
+//   redirects not followed: a report is not re-posted somewhere else).
+// - Certificates are verified (peer and host name) against the system's CAs or ca_file.
+//   RFC 8460 §3 allows ignoring certificate errors; we do not: the report describes failures
+//   of the reporting domain's own infrastructure and should not leak to an impostor.
+// - Outcome (RFC 8460 §5.4: the receiver answers success, typically 200 or 201): 2xx Sent; 5xx, 429
+// (RFC 6585 §4),
+//   408, timeouts and connection or TLS-handshake failures TempFail (retried, RFC 8460 §5.5);
+//   other answers (4xx, 3xx) PermFail.
+#include "mailreport/outbound/https_post.hpp"
+
+#include <curl/curl.h>
+
+#include <algorithm>
+#include <cstring>
+#include <mutex>
+
+namespace mailreport::outbound {
+
+namespace {
+
+struct CurlDeleter {
+  void operator()(CURL* c) const noexcept { curl_easy_cleanup(c); }
+};
+struct SlistDeleter {
+  void operator()(curl_slist* l) const noexcept { curl_slist_free_all(l); }
+};
+using CurlPtr = std::unique_ptr<CURL, CurlDeleter>;
+using SlistPtr = std::unique_ptr<curl_slist, SlistDeleter>;
+
+constexpr std::size_t kReplyCap = 512;  // bytes of the answer's body kept for the detail
+
+// CURLOPT_WRITEFUNCTION: C callback, nothing in it can throw past it (std::string::append of a
+// capped size; a bad_alloc is caught).
+extern "C" size_t keep_reply(char* data, size_t size, size_t nmemb, void* user) noexcept {
+  auto* reply = static_cast<std::string*>(user);
+  const std::size_t n = size * nmemb;
+  try {
+    if (reply->size() < kReplyCap) reply->append(data, std::min(n, kReplyCap - reply->size()));
+  } catch (...) {
+  }
+  return n;
+}
+
+std::string one_line(std::string s) {
+  for (char& c : s) {
+    if (c == '\r' || c == '\n' || c == '\t') c = ' ';
+  }
+  while (!s.empty() && s.back() == ' ') s.pop_back();
+  return s;
+}
+
+class CurlHttpsPoster final : public HttpsPoster {
+ public:
+  explicit CurlHttpsPoster(HttpsPostOptions options) : options_(std::move(options)) {
+    static std::once_flag once;
+    std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+  }
+
+  SubmitOutcome post(std::string_view url_in, std::string_view content_type,
+                     std::string_view body) override {
+    const std::string url(url_in);
+    CurlPtr curl(curl_easy_init());
+    if (!curl) return {SubmitStatus::TempFail, "curl_easy_init failed"};
+    CURL* c = curl.get();
+    char errbuf[CURL_ERROR_SIZE] = {};
+    std::string reply;
+    const std::string type = "Content-Type: " + std::string(content_type);
+    SlistPtr headers(curl_slist_append(nullptr, type.c_str()));
+    if (!headers) return {SubmitStatus::TempFail, "out of memory"};
+    curl_slist* more = curl_slist_append(headers.get(), "Expect:");
+    if (more == nullptr) return {SubmitStatus::TempFail, "out of memory"};
+    curl_easy_setopt(c, CURLOPT_URL, url.c_str());
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https");
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+    curl_easy_setopt(c, CURLOPT_POST, 1L);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body.data());
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers.get());
+    curl_easy_setopt(c, CURLOPT_USERAGENT, options_.user_agent.c_str());
+    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+    const std::string ca = options_.ca_file.string();
+    if (!ca.empty()) curl_easy_setopt(c, CURLOPT_CAINFO, ca.c_str());
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, &keep_reply);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &reply);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, static_cast<long>(options_.timeout.count()));
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT,
+                     static_cast<long>(std::min<std::int64_t>(options_.timeout.count(), 30)));
+    const CURLcode rc = curl_easy_perform(c);
+    long status = 0;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    if (rc != CURLE_OK) {
+      // No answer: connection refused, DNS, TLS handshake, timeout — try again later.
+      const std::string why = errbuf[0] != '\0' ? errbuf : curl_easy_strerror(rc);
+      return {SubmitStatus::TempFail, url + ": " + one_line(why)};
+    }
+    std::string detail = url + ": HTTP " + std::to_string(status);
+    if (!reply.empty()) detail += ": " + one_line(reply);
+    if (status >= 200 && status < 300) return {SubmitStatus::Sent, detail};
+    // RFC 8460 §5.5 asks for retries; a server error, 429 Too Many Requests and 408 Request
+    // Timeout may pass, anything else the receiver refused for good.
+    if (status >= 500 || status == 429 || status == 408) return {SubmitStatus::TempFail, detail};
+    return {SubmitStatus::PermFail, detail};
+  }
+
+ private:
+  HttpsPostOptions options_;
+};
+
+}  // namespace
+
+std::unique_ptr<HttpsPoster> make_https_poster(const HttpsPostOptions& options) {
+  return std::make_unique<CurlHttpsPoster>(options);
+}
+
+}  // namespace mailreport::outbound
