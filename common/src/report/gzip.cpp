@@ -1,9 +1,11 @@
-// Streaming gzip decompression: see gzip.hpp. zlib's headers stay in this file.
+// Streaming gzip decompression and compression: see gzip.hpp. zlib's headers stay in this file.
 #include "report/gzip.hpp"
 
 #include <zlib.h>
 
+#include <algorithm>
 #include <cstring>
+#include <limits>
 
 namespace mailreport::report::detail {
 
@@ -105,6 +107,70 @@ Result<std::size_t> GzipSource::read(std::span<char> out) {
     std::string why = zs.msg ? zs.msg : "error " + std::to_string(rc);
     return make_error(ErrorCode::Invalid, "gzip: invalid compressed data (" + why + ")");
   }
+}
+
+// Owns a z_stream set up for deflate; deflateEnd on destruction.
+struct GzipWriter::Deflater {
+  z_stream zs{};
+  bool ok = false;
+  explicit Deflater(int level) {
+    // 15 + 16: maximum window, gzip wrapper (RFC 1952) instead of zlib's.
+    ok = deflateInit2(&zs, std::clamp(level, 1, 9), Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) ==
+         Z_OK;
+  }
+  ~Deflater() {
+    if (ok) deflateEnd(&zs);
+  }
+  Deflater(const Deflater&) = delete;
+  Deflater& operator=(const Deflater&) = delete;
+};
+
+GzipWriter::GzipWriter(int level) : z_(std::make_unique<Deflater>(level)) {}
+
+GzipWriter::~GzipWriter() = default;
+
+std::uint64_t GzipWriter::bytes_in() const noexcept {
+  return z_->zs.total_in;
+}
+
+Status GzipWriter::pump(bool finish) {
+  z_stream& zs = z_->zs;
+  for (;;) {
+    // Grow the output by what deflate may need for the pending input (at least 4 KiB).
+    const std::size_t used = out_.size();
+    const std::size_t room = std::max<std::size_t>(4096, deflateBound(&zs, zs.avail_in) / 4);
+    out_.resize(used + room);
+    zs.next_out = reinterpret_cast<Bytef*>(out_.data() + used);
+    zs.avail_out = static_cast<uInt>(room);
+    const int rc = deflate(&zs, finish ? Z_FINISH : Z_NO_FLUSH);
+    out_.resize(used + room - zs.avail_out);
+    if (rc == Z_STREAM_ERROR) return make_error(ErrorCode::Io, "gzip: deflate failed");
+    if (finish ? rc == Z_STREAM_END : (zs.avail_in == 0 && zs.avail_out != 0)) return {};
+  }
+}
+
+Status GzipWriter::write(std::string_view in) {
+  if (!z_->ok) return make_error(ErrorCode::Io, "gzip: cannot initialise zlib");
+  z_stream& zs = z_->zs;
+  while (!in.empty()) {
+    const std::size_t n = std::min<std::size_t>(in.size(), std::numeric_limits<uInt>::max() / 2);
+    zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+    zs.avail_in = static_cast<uInt>(n);
+    if (auto st = pump(false); !st) return st;
+    in.remove_prefix(n);
+  }
+  return {};
+}
+
+Result<std::string> GzipWriter::finish() {
+  if (!z_->ok) return make_error(ErrorCode::Io, "gzip: cannot initialise zlib");
+  z_->zs.next_in = nullptr;
+  z_->zs.avail_in = 0;
+  if (auto st = pump(true); !st) return std::move(st).error();
+  deflateReset(&z_->zs);
+  std::string out = std::move(out_);
+  out_.clear();
+  return out;
 }
 
 }  // namespace mailreport::report::detail

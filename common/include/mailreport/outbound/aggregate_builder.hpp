@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <random>
 #include <span>
 #include <string>
@@ -64,6 +65,16 @@ class AggregateSource {
   // error stops the build with that error.
   virtual Status build(store::Store& store, const BuildInterval& interval,
                        const BuiltReportSink& sink) = 0;
+  // The earliest time (row hour / day) with unreported counts, of `domain` only when not
+  // empty; nullopt when there is none. The builder asks only while the kind has no watermark
+  // yet: the first interval built is the one holding it (else the one holding `now`). The
+  // default says "none".
+  virtual Result<std::optional<std::int64_t>> earliest_unreported(store::Store& store,
+                                                                  std::string_view domain) {
+    (void)store;
+    (void)domain;
+    return std::optional<std::int64_t>{};
+  }
 };
 
 struct BuildOptions {
@@ -87,7 +98,8 @@ struct BuildStats {
 };
 
 // A fresh report id: unique among our reports, safe in a Subject, a filename and XML/JSON
-// ("<begin as YYYYMMDD>.<16 hex digits from a random source>").
+// ("<begin as YYYYMMDD><16 hex digits from a random source>": letters and digits only, as
+// RFC 9990 §3.5.2's filename unique-id = 1*(ALPHA / DIGIT) requires).
 std::string new_report_id(std::int64_t date_begin);
 // RFC 7489 §7.2.1.1 / RFC 8460 §5.3: "submitter!policy-domain!begin!end!id.<extension>"
 // (extension "xml.gz" or "json.gz").
