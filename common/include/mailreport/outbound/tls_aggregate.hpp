@@ -26,6 +26,11 @@ struct TlsrptRecord {
 };
 Result<TlsrptRecord> parse_tlsrpt_record(std::string_view txt);
 
+// The reports' sender domain: RFC 8460 §5.1's filename "sender" and §5.3's
+// TLS-Report-Submitter, which must be the domain of contact-info (report.tls.aggregate.
+// contact-info, else from-address); report.submitter when that is not an address.
+std::string tls_report_submitter(const config::Config& config);
+
 std::unique_ptr<AggregateSource> make_tls_source(std::shared_ptr<const config::Config> config,
                                                  Logger& log);
 
