@@ -9,7 +9,7 @@
 // - Outcome (RFC 8460 §5.4: the receiver answers success, typically 200 or 201): 2xx Sent; 5xx, 429
 // (RFC 6585 §4),
 //   408, timeouts and connection or TLS-handshake failures TempFail (retried, RFC 8460 §5.5);
-//   other answers (4xx, 3xx) PermFail.
+//   other answers (4xx, 3xx) and URLs that are not https PermFail.
 #include "mailreport/outbound/https_post.hpp"
 
 #include <curl/curl.h>
@@ -95,6 +95,11 @@ class CurlHttpsPoster final : public HttpsPoster {
     const CURLcode rc = curl_easy_perform(c);
     long status = 0;
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    if (rc == CURLE_UNSUPPORTED_PROTOCOL || rc == CURLE_URL_MALFORMAT) {
+      // Not an https URL we can use: trying again will not help.
+      return {SubmitStatus::PermFail,
+              url + ": " + one_line(errbuf[0] != '\0' ? errbuf : curl_easy_strerror(rc))};
+    }
     if (rc != CURLE_OK) {
       // No answer: connection refused, DNS, TLS handshake, timeout — try again later.
       const std::string why = errbuf[0] != '\0' ? errbuf : curl_easy_strerror(rc);

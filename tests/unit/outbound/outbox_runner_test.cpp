@@ -297,7 +297,7 @@ TEST_F(OutboxRunnerTest, SendFalseSinceQueuedFailsTheEntry) {
 }
 
 TEST_F(OutboxRunnerTest, AnUnknownKindIsPutBackUntouched) {
-  enqueue("tls-aggregate", "{}");
+  enqueue("future-kind", "{}");
   auto st = pass(kT0);
   EXPECT_EQ(st.retried, 1u);
   EXPECT_TRUE(submitter_.got.empty());
