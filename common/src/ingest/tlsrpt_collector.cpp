@@ -122,11 +122,16 @@ struct TlsrptBatcher::Impl {
       batches.push_back(Batch{received_at, {}});
     }
     batches.back().datagrams.push_back(std::move(*parsed));
-    if (batches.size() > 1 || batches.back().datagrams.size() >= batch_size) flush();
+    if (batches.back().datagrams.size() >= batch_size) {
+      flush();
+    } else if (batches.size() > 1) {
+      flush(/*keep_open=*/true);  // a new day began: the earlier days' batches are complete
+    }
   }
 
-  void flush() {
-    while (!batches.empty() && !batches.front().datagrams.empty()) {
+  // Commits the batches in order (all, or all but the open one), stopping at a store error.
+  void flush(bool keep_open = false) {
+    while (batches.size() > (keep_open ? 1u : 0u) && !batches.front().datagrams.empty()) {
       auto& b = batches.front();
       auto st = store.record_tls_results(b.datagrams, b.received_at);
       if (!st) {

@@ -11,10 +11,11 @@
 // TLS failures).
 //
 // Datagram size: libtlsrpt has no limit of its own (it writes into open_memstream and sends
-// with one sendto), so the kernel's is the one that counts: an AF_UNIX datagram larger than the
-// sender's send buffer (net.core.wmem_default, 208 KiB on Linux) fails with EMSGSIZE. Postfix
-// sends one policy per datagram with at most one failure detail (a few KiB at most). We read
-// up to kMaxTlsrptDatagram bytes; a longer one is refused (kept aside, truncated).
+// with one sendto, without SO_SNDBUF), so the kernel's is the one that counts: on Linux an
+// AF_UNIX datagram longer than the sender's send buffer less 32 bytes fails with EMSGSIZE, i.e.
+// 212960 bytes with the default net.core.wmem_default of 212992. Postfix (tlsrpt_wrapper.c)
+// sends one policy per datagram with at most one failure detail: a few KiB. We read up to
+// kMaxTlsrptDatagram bytes; a longer one is refused (kept aside, truncated), not miscounted.
 #pragma once
 
 #include <atomic>
