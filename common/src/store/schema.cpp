@@ -15,6 +15,8 @@
 // Migration 3 moved a DMARC record's auth_results into the record row and dropped the source
 // IP index (see its comment), and added reports.complete.
 //   outbox, outbox_rate          (migration 4) reports we send, failure report rate limits
+//   aggregate_watermarks, aggregate_reports, tls_counts, tls_count_failures, tls_rejected,
+//   suppressions                 (migration 5) aggregate reports we send (issue 5)
 // Lists (rcpt_to, policy-string, header fields, errors) are JSON arrays in TEXT columns.
 #include "store/schema.hpp"
 
@@ -328,6 +330,108 @@ CREATE TABLE outbox_rate (
   PRIMARY KEY (kind, recipient, window_start)
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX outbox_rate_end ON outbox_rate (window_end);
+)sql"},
+    // Aggregate reports we send (issue 5; sqlite_aggregate.cpp): what is already reported,
+    // the reports built, the TLS collector's counts, and the destinations that bounce.
+    {5, R"sql(
+-- Messages of the row already in an aggregate report we queued (<= count). A builder moves it
+-- from the value it read to the count it read, compare-and-set, in the transaction that
+-- queues the report; messages recorded meanwhile stay unreported.
+ALTER TABLE evaluations ADD COLUMN reported INTEGER NOT NULL DEFAULT 0;
+-- The builder's walk: rows with unreported messages, by policy domain. Partial, so that rows
+-- already reported (nearly all of them, once reports go out) cost the walk nothing.
+CREATE INDEX evaluations_unreported ON evaluations (policy_domain) WHERE count > reported;
+
+-- Per report kind, the end of the last interval built (the next one begins there).
+CREATE TABLE aggregate_watermarks (
+  kind TEXT PRIMARY KEY,
+  end_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+
+-- Every aggregate report we built, with its gzip file, kept while its deliveries (outbox
+-- entries of the aggregate kinds, whose payload names the report's id) are pending and as the
+-- record of what was sent. report_id is ours and unique (RFC 7489 §7.2.1.1 filename, Subject).
+CREATE TABLE aggregate_reports (
+  id INTEGER PRIMARY KEY,
+  kind TEXT NOT NULL,
+  report_id TEXT NOT NULL UNIQUE,
+  policy_domain TEXT NOT NULL,
+  date_begin INTEGER NOT NULL,
+  date_end INTEGER NOT NULL,
+  created_at INTEGER NOT NULL,
+  filename TEXT NOT NULL,
+  records INTEGER NOT NULL,
+  messages INTEGER NOT NULL,
+  content BLOB NOT NULL
+) STRICT;
+CREATE INDEX aggregate_reports_begin ON aggregate_reports (date_begin);
+CREATE INDEX aggregate_reports_domain ON aggregate_reports (policy_domain, date_begin);
+
+-- The TLS collector's counts (RFC 8460 §4.4): one row per UTC day, recipient domain, TLSRPT
+-- record as the MTA found it and policy (type, domain, strings and MX hosts as JSON arrays),
+-- with successful and failed sessions and how many of each are already reported. The unique
+-- index is the collector's upsert and the builder's order (domain, record, day).
+CREATE TABLE tls_counts (
+  id INTEGER PRIMARY KEY,
+  day INTEGER NOT NULL,
+  domain TEXT NOT NULL,
+  record TEXT NOT NULL,
+  policy_type TEXT NOT NULL,
+  policy_domain TEXT NOT NULL,
+  policy_string TEXT NOT NULL,
+  mx_host TEXT NOT NULL,
+  successful INTEGER NOT NULL DEFAULT 0,
+  failed INTEGER NOT NULL DEFAULT 0,
+  reported_successful INTEGER NOT NULL DEFAULT 0,
+  reported_failed INTEGER NOT NULL DEFAULT 0
+) STRICT;
+CREATE UNIQUE INDEX tls_counts_identity
+  ON tls_counts (domain, record, day, policy_type, policy_domain, policy_string, mx_host);
+CREATE INDEX tls_counts_day ON tls_counts (day);
+
+-- A count row's failed sessions per distinct failure detail (RFC 8460 §4.3 result type and
+-- the session's addresses, names and codes), with how many are already reported.
+CREATE TABLE tls_count_failures (
+  id INTEGER PRIMARY KEY,
+  count_id INTEGER NOT NULL REFERENCES tls_counts (id) ON DELETE CASCADE,
+  result_type TEXT NOT NULL,
+  sending_mta_ip TEXT NOT NULL,
+  receiving_mx_hostname TEXT NOT NULL,
+  receiving_mx_helo TEXT NOT NULL,
+  receiving_ip TEXT NOT NULL,
+  additional_information TEXT NOT NULL,
+  failure_reason_code TEXT NOT NULL,
+  count INTEGER NOT NULL DEFAULT 0,
+  reported INTEGER NOT NULL DEFAULT 0
+) STRICT;
+CREATE UNIQUE INDEX tls_count_failures_identity ON tls_count_failures (count_id, result_type,
+  sending_mta_ip, receiving_mx_hostname, receiving_mx_helo, receiving_ip,
+  additional_information, failure_reason_code);
+
+-- Datagrams the collector could not parse, as received (bytes), with the reason; only the
+-- newest 1000 are kept.
+CREATE TABLE tls_rejected (
+  id INTEGER PRIMARY KEY,
+  received_at INTEGER NOT NULL,
+  datagram BLOB NOT NULL,
+  reason TEXT NOT NULL
+) STRICT;
+
+-- Report destinations that bounce (DSNs matched to a sent outbox entry) or that the admin
+-- suppressed: nothing is sent to a suppressed address. address is lower case.
+CREATE TABLE suppressions (
+  address TEXT PRIMARY KEY,
+  created_at INTEGER NOT NULL,
+  failures INTEGER NOT NULL DEFAULT 0,
+  last_failure_at INTEGER NOT NULL DEFAULT 0,
+  suppressed INTEGER NOT NULL DEFAULT 0,
+  manual INTEGER NOT NULL DEFAULT 0,
+  reason TEXT NOT NULL DEFAULT ''
+) STRICT, WITHOUT ROWID;
+
+-- Bounce matching: a DSN names the Message-ID of the report it returns.
+CREATE INDEX outbox_message_id ON outbox (message_id);
 )sql"},
 };
 

@@ -1,62 +1,368 @@
-// PLACEHOLDER (replaced by the store work of issue 5): the aggregate-report, TLS count and
-// suppression parts of SqliteStore, so that the tree builds while they are written.
-#include "sqlite_store_impl.hpp"
+// SqliteStore: aggregate reports we send (issue 5; schema migration 5, tables
+// aggregate_watermarks and aggregate_reports, the `reported` columns of evaluations, tls_counts
+// and tls_count_failures; see "aggregate reports we send" in mailreport/store/store.hpp).
+//
+// Exactly once: a builder walks the unreported counts from one read snapshot and commits, in
+// one write transaction, the reports it built (RFC 7489 §7.2 / RFC 9990 §3, RFC 8460 §4), their
+// outbox entries and the counts it read as the new `reported` values, compare-and-set against
+// the values it read: a second builder that read the same rows fails with Conflict and changes
+// nothing. The kind's watermark moves in the batch that finishes an interval, compared first
+// when the builder says what it expects.
+//
+// The walks call back into a builder that commits batches on this same store while walking:
+// - a file store walks on a private read-only connection opened for the walk, inside one read
+//   transaction (a WAL snapshot), stepping the rows as it hands them over (memory stays
+//   bounded by SQLite's per-policy-domain sort, never the whole table); the callback may call
+//   any store method meanwhile;
+// - a ":memory:" store has one connection, guarded by the writer's mutex, which the callback's
+//   commit needs: the walk reads every row first, releases the lock, then calls back (such a
+//   store is for tests; its rows are in memory anyway).
+//
+// Not done: deleting old reports (they are the record of what was sent).
+#include "store/sqlite_aggregate.hpp"
+
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "mailreport/store/aggregate_payload.hpp"
+#include "store/report_keys.hpp"
+#include "store/sqlite_store_impl.hpp"
 
 namespace mailreport::store::sqlite {
+
 namespace {
-Error todo() {
-  return Error{ErrorCode::Unsupported, "not implemented yet"};
+
+// A connection of its own for one walk (see the file comment), read only.
+Result<std::unique_ptr<Connection>> open_walk_connection(const SqliteOptions& options) {
+  auto db = Connection::open(options.path,
+                             options.read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE);
+  if (!db) return db;
+  sqlite3_busy_timeout((*db)->get(), static_cast<int>(options.busy_timeout.count()));
+  if (auto st = (*db)->exec("PRAGMA query_only = ON"); !st) return std::move(st).error();
+  return db;
 }
+
+// Runs `read` on a snapshot and hands its rows to `fn` (false stops), so that `fn` may commit
+// to the store meanwhile (see the file comment).
+template <class Row>
+Status walk_snapshot(
+    const SqliteOptions& options, Connection& shared, std::mutex& shared_mu,
+    const std::function<Status(Connection&, const std::function<bool(Row&&)>&)>& read,
+    const std::function<bool(const Row&)>& fn) {
+  if (options.path == ":memory:") {
+    std::vector<Row> rows;
+    {
+      std::lock_guard lock(shared_mu);
+      auto st = read(shared, [&rows](Row&& r) {
+        rows.push_back(std::move(r));
+        return true;
+      });
+      if (!st) return st;
+    }
+    for (const Row& r : rows) {
+      if (!fn(r)) break;
+    }
+    return {};
+  }
+  auto db = open_walk_connection(options);
+  if (!db) return std::move(db).error();
+  // One read transaction: every SELECT of the walk sees the same committed state.
+  if (auto st = (*db)->exec("BEGIN"); !st) return st;
+  auto st = read(**db, [&fn](Row&& r) { return fn(r); });
+  (void)(*db)->exec("COMMIT");
+  return st;
+}
+
+Result<std::optional<std::int64_t>> read_watermark(Connection& db, std::string_view kind) {
+  auto q = db.query("SELECT end_at FROM aggregate_watermarks WHERE kind = ?1");
+  if (!q) return std::move(q).error();
+  q->bind(1, kind);
+  auto row = q->step();
+  if (!row) return std::move(row).error();
+  if (!*row) return std::optional<std::int64_t>{};
+  return std::optional<std::int64_t>{q->i64(0)};
+}
+
+std::string describe(const std::optional<std::int64_t>& watermark) {
+  return watermark ? std::to_string(*watermark) : std::string("none");
+}
+
+// The statements of ReportedCount::table: a compare-and-set of its reported values, and a
+// read of the row to say why it did not apply.
+struct CountSql {
+  std::string what;
+  std::string update;  // ?1 id, ?2 new reported, ?3 was (?4, ?5: the second pair)
+  std::string select;  // count, reported (, count2, reported2)
+  bool two = false;
+};
+
+CountSql count_sql(const char* table, const char* what, const char* count, const char* reported,
+                   const char* count2 = nullptr, const char* reported2 = nullptr) {
+  CountSql s;
+  s.what = what;
+  s.two = count2 != nullptr;
+  std::string set = std::string(reported) + " = ?2";
+  std::string where =
+      std::string(" WHERE id = ?1 AND ") + reported + " = ?3 AND ?2 <= " + count + " AND ?2 >= ?3";
+  std::string cols = std::string(count) + ", " + reported;
+  if (s.two) {
+    set += std::string(", ") + reported2 + " = ?4";
+    where += std::string(" AND ") + reported2 + " = ?5 AND ?4 <= " + count2 + " AND ?4 >= ?5";
+    cols += std::string(", ") + count2 + ", " + reported2;
+  }
+  s.update = std::string("UPDATE ") + table + " SET " + set + where;
+  s.select = "SELECT " + cols + " FROM " + table + " WHERE id = ?1";
+  return s;
+}
+
+const CountSql& sql_of(ReportedCount::Table t) {
+  static const CountSql evaluation =
+      count_sql("evaluations", "evaluation row", "count", "reported");
+  static const CountSql policy = count_sql("tls_counts", "TLS policy count", "successful",
+                                           "reported_successful", "failed", "reported_failed");
+  static const CountSql failure =
+      count_sql("tls_count_failures", "TLS failure count", "count", "reported");
+  switch (t) {
+    case ReportedCount::Table::Evaluation: return evaluation;
+    case ReportedCount::Table::TlsPolicy: return policy;
+    case ReportedCount::Table::TlsFailure: return failure;
+  }
+  return evaluation;
+}
+
+// Compare-and-set of one row's reported values: Conflict when they are no longer what the
+// builder read, Invalid when the new ones exceed what is recorded or go backwards.
+Status mark_reported(Connection& db, const ReportedCount& c) {
+  const CountSql& sql = sql_of(c.table);
+  {
+    auto q = db.query(sql.update);
+    if (!q) return std::move(q).error();
+    q->bind(1, c.id).bind(2, c.count).bind(3, c.was);
+    if (sql.two) q->bind(4, c.count2).bind(5, c.was2);
+    if (auto st = q->run(); !st) return st;
+  }
+  if (db.changes() == 1) return {};
+
+  // Why not: read the row as it is.
+  auto q = db.query(sql.select);
+  if (!q) return std::move(q).error();
+  auto row = q->bind(1, c.id).step();
+  if (!row) return std::move(row).error();
+  const std::string name = sql.what + " " + std::to_string(c.id);
+  if (!*row) return make_error(ErrorCode::NotFound, "no " + name);
+  const std::uint64_t count = q->u64(0), reported = q->u64(1);
+  const std::uint64_t count2 = sql.two ? q->u64(2) : 0, reported2 = sql.two ? q->u64(3) : 0;
+  if (reported != c.was || (sql.two && reported2 != c.was2)) {
+    return make_error(ErrorCode::Conflict, name + " was reported meanwhile (reported " +
+                                               std::to_string(reported) + ", expected " +
+                                               std::to_string(c.was) + ")");
+  }
+  if (c.count > count || (sql.two && c.count2 > count2)) {
+    return make_error(ErrorCode::Invalid, name + ": reported count " + std::to_string(c.count) +
+                                              " exceeds the recorded " + std::to_string(count));
+  }
+  return make_error(ErrorCode::Invalid, name + ": reported count goes backwards (" +
+                                            std::to_string(c.was) + " to " +
+                                            std::to_string(c.count) + ")");
+}
+
+// The payload of a delivery: the builder's, or one made from its recipient, pointing at the
+// report just inserted.
+Result<std::string> delivery_payload(const OutboxEntry& entry, std::int64_t report) {
+  AggregatePayload p;
+  if (!entry.payload.empty()) {
+    auto parsed = aggregate_payload_from_json(entry.payload);
+    if (!parsed) return std::move(parsed).error();
+    p = std::move(*parsed);
+  } else {
+    // The rua URI the recipient came from, without a size limit (RFC 7489 §6.2, RFC 8460 §3).
+    const bool https = entry.recipient.rfind("https:", 0) == 0;
+    p.uri = https ? entry.recipient : "mailto:" + entry.recipient;
+  }
+  p.report = report;
+  return to_json(p);
+}
+
+constexpr const char* kReportColumns =
+    "SELECT id, kind, report_id, policy_domain, date_begin, date_end, created_at, filename,"
+    " records, messages";
+
+AggregateReport report_from(const Query& q, bool with_content) {
+  AggregateReport r;
+  r.id = q.i64(0);
+  r.kind = q.text(1);
+  r.report_id = q.text(2);
+  r.policy_domain = q.text(3);
+  r.date_begin = q.i64(4);
+  r.date_end = q.i64(5);
+  r.created_at = q.i64(6);
+  r.filename = q.text(7);
+  r.records = q.u64(8);
+  r.messages = q.u64(9);
+  if (with_content) r.content = std::string(q.blob(10));
+  return r;
+}
+
+Result<std::int64_t> insert_report(Connection& db, const std::string& kind,
+                                   const AggregateReport& r) {
+  auto q = db.query(
+      "INSERT INTO aggregate_reports (kind, report_id, policy_domain, date_begin, date_end,"
+      " created_at, filename, records, messages, content)"
+      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
+  if (!q) return std::move(q).error();
+  q->bind(1, kind)
+      .bind(2, r.report_id)
+      .bind(3, normalize_domain(r.policy_domain))
+      .bind(4, r.date_begin)
+      .bind(5, r.date_end)
+      .bind(6, r.created_at)
+      .bind(7, r.filename)
+      .bind(8, r.records)
+      .bind(9, r.messages)
+      .bind_blob(10, r.content);
+  if (auto st = q->run(); !st) {
+    if ((db.last_error_code() & 0xff) == SQLITE_CONSTRAINT) {  // the UNIQUE report_id
+      return make_error(ErrorCode::Conflict, "report id " + r.report_id + " is already used");
+    }
+    return std::move(st).error();
+  }
+  return db.last_insert_rowid();
+}
+
+Status insert_delivery(Connection& db, const std::string& kind, const AggregateReport& report,
+                       std::int64_t report_id, const OutboxEntry& e) {
+  auto payload = delivery_payload(e, report_id);
+  if (!payload) return std::move(payload).error();
+  const std::int64_t created = e.created_at != 0 ? e.created_at : report.created_at;
+  auto q = db.query(
+      "INSERT INTO outbox (kind, recipient, reported_domain, created_at, state, attempts,"
+      " next_attempt_at, payload) VALUES (?1, ?2, ?3, ?4, 'queued', 0, ?5, ?6)");
+  if (!q) return std::move(q).error();
+  q->bind(1, kind)
+      .bind(2, e.recipient)
+      .bind(3,
+            normalize_domain(e.reported_domain.empty() ? report.policy_domain : e.reported_domain))
+      .bind(4, created)
+      .bind(5, e.next_attempt_at != 0 ? e.next_attempt_at : created)
+      .bind(6, *payload);
+  return q->run();
+}
+
 }  // namespace
 
-Result<OutboxEntry> SqliteStore::find_outbox_by_message_id(std::string_view) {
-  return todo();
+Result<std::optional<std::int64_t>> SqliteStore::aggregate_watermark(std::string_view kind) {
+  std::lock_guard lock(reader_mutex());
+  return read_watermark(reader(), kind);
 }
-Result<std::optional<std::int64_t>> SqliteStore::aggregate_watermark(std::string_view) {
-  return todo();
-}
+
 Status SqliteStore::for_each_unreported_evaluation(
-    std::int64_t, std::string_view, const std::function<bool(const EvaluationRow&)>&) {
-  return todo();
+    std::int64_t end, std::string_view domain,
+    const std::function<bool(const EvaluationRow&)>& fn) {
+  std::function<Status(Connection&, const std::function<bool(EvaluationRow &&)>&)> read =
+      [end, domain](Connection& db, const std::function<bool(EvaluationRow &&)>& emit) {
+        return read_unreported_evaluations(db, end, domain, emit);
+      };
+  return walk_snapshot<EvaluationRow>(options_, *writer_, write_mu_, read, fn);
 }
-Status SqliteStore::for_each_unreported_tls(std::int64_t, std::string_view,
-                                            const std::function<bool(const TlsPolicyCount&)>&) {
-  return todo();
+
+Status SqliteStore::for_each_unreported_tls(std::int64_t end, std::string_view domain,
+                                            const std::function<bool(const TlsPolicyCount&)>& fn) {
+  std::function<Status(Connection&, const std::function<bool(TlsPolicyCount &&)>&)> read =
+      [end, domain](Connection& db, const std::function<bool(TlsPolicyCount &&)>& emit) {
+        return read_unreported_tls(db, end, domain, emit);
+      };
+  return walk_snapshot<TlsPolicyCount>(options_, *writer_, write_mu_, read, fn);
 }
-Result<std::vector<std::int64_t>> SqliteStore::commit_aggregate_batch(const AggregateBatch&) {
-  return todo();
+
+Result<std::vector<std::int64_t>> SqliteStore::commit_aggregate_batch(const AggregateBatch& batch) {
+  if (batch.kind.empty()) return make_error(ErrorCode::Invalid, "aggregate batch without a kind");
+  auto tx = begin_write();
+  if (!tx) return std::move(tx).error();
+  Connection& db = *writer_;
+  // Returning early drops `tx`: everything below is rolled back.
+  if (batch.expect_watermark) {
+    auto current = read_watermark(db, batch.kind);
+    if (!current) return std::move(current).error();
+    if (*current != *batch.expect_watermark) {
+      return make_error(ErrorCode::Conflict, batch.kind + " watermark is " + describe(*current) +
+                                                 ", expected " + describe(*batch.expect_watermark) +
+                                                 ": another builder ran");
+    }
+  }
+  for (const ReportedCount& c : batch.reported) {
+    if (auto st = mark_reported(db, c); !st) return std::move(st).error();
+  }
+  std::vector<std::int64_t> ids;
+  ids.reserve(batch.reports.size());
+  for (const AggregateBatch::Item& item : batch.reports) {
+    if (!item.report.kind.empty() && item.report.kind != batch.kind) {
+      return make_error(ErrorCode::Invalid,
+                        "report of kind " + item.report.kind + " in a batch of " + batch.kind);
+    }
+    auto id = insert_report(db, batch.kind, item.report);
+    if (!id) return std::move(id).error();
+    for (const OutboxEntry& e : item.deliveries) {
+      if (auto st = insert_delivery(db, batch.kind, item.report, *id, e); !st) {
+        return std::move(st).error();
+      }
+    }
+    ids.push_back(*id);
+  }
+  if (batch.watermark) {
+    auto q = db.query(
+        "INSERT INTO aggregate_watermarks (kind, end_at, updated_at) VALUES (?1, ?2, unixepoch())"
+        " ON CONFLICT (kind) DO UPDATE SET end_at = excluded.end_at,"
+        " updated_at = excluded.updated_at");
+    if (!q) return std::move(q).error();
+    if (auto st = q->bind(1, batch.kind).bind(2, *batch.watermark).run(); !st) {
+      return std::move(st).error();
+    }
+  }
+  if (auto st = (*tx)->commit(); !st) return std::move(st).error();
+  return ids;
 }
-Result<AggregateReport> SqliteStore::get_aggregate_report(std::int64_t) {
-  return todo();
+
+Result<AggregateReport> SqliteStore::get_aggregate_report(std::int64_t id) {
+  std::lock_guard lock(reader_mutex());
+  auto q = reader().query(std::string(kReportColumns) +
+                          ", content FROM aggregate_reports"
+                          " WHERE id = ?1");
+  if (!q) return std::move(q).error();
+  auto row = q->bind(1, id).step();
+  if (!row) return std::move(row).error();
+  if (!*row) {
+    return make_error(ErrorCode::NotFound, "no aggregate report with id " + std::to_string(id));
+  }
+  return report_from(*q, true);
 }
+
 Result<std::vector<AggregateReport>> SqliteStore::list_aggregate_reports(
-    const AggregateReportFilter&) {
-  return todo();
-}
-Status SqliteStore::record_tls_results(std::span<const report::TlsrptDatagram>, std::int64_t) {
-  return todo();
-}
-Status SqliteStore::record_tls_rejected(std::string_view, std::string_view, std::int64_t) {
-  return todo();
-}
-Result<std::vector<TlsPolicyCount>> SqliteStore::list_tls_counts(std::int64_t, std::string_view) {
-  return todo();
-}
-Result<BounceOutcome> SqliteStore::record_report_bounce(std::string_view, std::string_view,
-                                                        std::int64_t, unsigned) {
-  return todo();
-}
-Result<bool> SqliteStore::is_suppressed(std::string_view) {
-  return todo();
-}
-Status SqliteStore::add_suppression(std::string_view, std::string_view, std::int64_t) {
-  return todo();
-}
-Status SqliteStore::remove_suppression(std::string_view) {
-  return todo();
-}
-Result<std::vector<Suppression>> SqliteStore::list_suppressions() {
-  return todo();
+    const AggregateReportFilter& filter) {
+  std::string sql = std::string(kReportColumns) + " FROM aggregate_reports";
+  std::string where;
+  auto add = [&where](const char* cond) {
+    where += where.empty() ? " WHERE " : " AND ";
+    where += cond;
+  };
+  if (!filter.kind.empty()) add("kind = ?1");
+  if (!filter.domain.empty()) add("policy_domain = ?2");
+  if (filter.since) add("date_begin >= ?3");
+  sql += where + " ORDER BY date_begin DESC, id DESC LIMIT ?4";
+  std::lock_guard lock(reader_mutex());
+  auto q = reader().query(sql);
+  if (!q) return std::move(q).error();
+  if (!filter.kind.empty()) q->bind(1, filter.kind);
+  if (!filter.domain.empty()) q->bind(2, normalize_domain(filter.domain));
+  if (filter.since) q->bind(3, *filter.since);
+  q->bind(4, filter.limit == 0 ? std::int64_t{-1} : static_cast<std::int64_t>(filter.limit));
+  std::vector<AggregateReport> out;
+  for (;;) {
+    auto row = q->step();
+    if (!row) return std::move(row).error();
+    if (!*row) return out;
+    out.push_back(report_from(*q, false));
+  }
 }
 
 }  // namespace mailreport::store::sqlite

@@ -9,9 +9,13 @@
 // first summed in memory, so that a busy sender costs one statement per distinct row; a row's
 // identity columns and key are remembered across batches by its exact inputs (IdentityCache).
 //
+// Each row also carries `reported` (migration 5): how many of its messages are in an aggregate
+// report already; read_unreported_evaluations hands the builder the rest (sqlite_aggregate.cpp).
+//
 // Not done: purging evaluations (the aggregate report sender decides when rows may go).
 #include <algorithm>
 #include <charconv>
+#include <functional>
 #include <iterator>
 #include <map>
 #include <string_view>
@@ -23,6 +27,7 @@
 #include "mailreport/store/sha256.hpp"
 #include "store/json_columns.hpp"
 #include "store/report_keys.hpp"
+#include "store/sqlite_aggregate.hpp"
 #include "store/sqlite_store_impl.hpp"
 
 namespace mailreport::store::sqlite {
@@ -210,12 +215,16 @@ constexpr const char* kIntervalUpsert =
     " rua = excluded.rua, ruf = excluded.ruf, updated_at = excluded.updated_at"
     " WHERE excluded.updated_at >= updated_at";
 
-constexpr const char* kSelect =
+// A row's columns (read by row_from), then the FROM clause's parts: the rua/ruf of the row's
+// policy domain and hour come from evaluation_intervals.
+constexpr const char* kColumns =
     "SELECT e.id, e.policy_domain, e.interval_begin, e.count, e.first_seen, e.last_seen,"
     " e.discovery_method, e.p, e.sp, e.np, e.adkim, e.aspf, e.pct, e.fo, e.testing, e.psd,"
     " e.source_ip, e.header_from, e.envelope_from, e.envelope_to, e.disposition, e.dkim, e.spf,"
-    " e.reasons, e.dkim_results, e.spf_results, coalesce(i.rua, '[]'), coalesce(i.ruf, '[]')"
-    " FROM evaluations e LEFT JOIN evaluation_intervals i"
+    " e.reasons, e.dkim_results, e.spf_results, coalesce(i.rua, '[]'), coalesce(i.ruf, '[]'),"
+    " e.reported";
+constexpr const char* kJoin =
+    " LEFT JOIN evaluation_intervals i"
     " ON i.policy_domain = e.policy_domain AND i.interval_begin = e.interval_begin";
 
 EvaluationRow row_from(const Query& q) {
@@ -249,6 +258,7 @@ EvaluationRow row_from(const Query& q) {
   r.record.auth_results.spf = spf_auth_from_json(q.text(25));
   r.rua = strings_from_json(q.text(26));
   r.ruf = strings_from_json(q.text(27));
+  r.reported = q.u64(28);
   return r;
 }
 
@@ -342,7 +352,7 @@ Result<RecordStats> SqliteStore::record_evaluations_counted(
 }
 
 Result<std::vector<EvaluationRow>> SqliteStore::list_evaluations(const EvaluationFilter& filter) {
-  std::string sql = kSelect;
+  std::string sql = std::string(kColumns) + " FROM evaluations e" + kJoin;
   std::string where;
   auto add = [&where](const char* cond) {
     where += where.empty() ? " WHERE " : " AND ";
@@ -365,6 +375,33 @@ Result<std::vector<EvaluationRow>> SqliteStore::list_evaluations(const Evaluatio
     if (!row) return std::move(row).error();
     if (!*row) return out;
     out.push_back(row_from(*q));
+  }
+}
+
+Status read_unreported_evaluations(Connection& db, std::int64_t end, std::string_view domain,
+                                   const std::function<bool(EvaluationRow&&)>& emit) {
+  // Through the partial index of unreported rows, in policy-domain order; SQLite sorts each
+  // policy domain's rows by policy, hour and id on its own (a temp B-tree for the right part
+  // of the ORDER BY), so the walk streams and never sorts the whole table.
+  std::string sql = std::string(kColumns) +
+                    " FROM evaluations e INDEXED BY evaluations_unreported" + kJoin +
+                    " WHERE e.count > e.reported AND e.interval_begin < ?1";
+  if (!domain.empty()) sql += " AND e.policy_domain = ?2";
+  sql +=
+      " ORDER BY e.policy_domain, e.discovery_method, e.p, e.sp, e.np, e.adkim, e.aspf, e.pct,"
+      " e.fo, e.testing, e.psd, e.interval_begin, e.id";
+  auto q = db.query(sql);
+  if (!q) return std::move(q).error();
+  q->bind(1, end);
+  if (!domain.empty()) q->bind(2, normalize_domain(domain));
+  for (;;) {
+    auto row = q->step();
+    if (!row) return std::move(row).error();
+    if (!*row) return {};
+    EvaluationRow r = row_from(*q);
+    // The unreported part (rows only grow, and reported <= count by the commit's check).
+    r.record.row.count -= std::min(r.reported, r.record.row.count);
+    if (!emit(std::move(r))) return {};
   }
 }
 

@@ -12,6 +12,9 @@
 // - Outcomes only apply to queued entries: a late outcome for an entry another sender already
 //   finished is NotFound, not a second transition.
 //
+// - Bounces of our reports are matched by the Message-ID they were sent with (an index since
+//   migration 5): find_outbox_by_message_id.
+//
 // Not done: deleting sent and failed entries (they are the record of what was sent).
 #include <chrono>
 #include <string>
@@ -19,6 +22,7 @@
 
 #include "mailreport/store/failure_payload.hpp"
 #include "store/report_keys.hpp"
+#include "store/sqlite_aggregate.hpp"
 #include "store/sqlite_store_impl.hpp"
 
 namespace mailreport::store {
@@ -134,6 +138,29 @@ Status finish(Connection& db, std::string_view sql, std::int64_t id, std::int64_
 }
 
 }  // namespace
+
+Result<OutboxEntry> find_outbox_by_message_id(Connection& db, std::string_view message_id) {
+  // A DSN's Message-ID comes with or without angle brackets (RFC 5322 §3.6.4 msg-id); the
+  // sender stores it as it was written: try both, compare exactly.
+  std::string_view bare = message_id;
+  while (!bare.empty() && (bare.front() == ' ' || bare.front() == '\t')) bare.remove_prefix(1);
+  while (!bare.empty() && (bare.back() == ' ' || bare.back() == '\t')) bare.remove_suffix(1);
+  if (bare.size() >= 2 && bare.front() == '<' && bare.back() == '>') {
+    bare = bare.substr(1, bare.size() - 2);
+  }
+  if (bare.empty()) return make_error(ErrorCode::NotFound, "no Message-ID to look up");
+  auto q = db.query(std::string(kColumns) +
+                    ", payload FROM outbox WHERE message_id IN (?1, ?2) ORDER BY id DESC LIMIT 1");
+  if (!q) return std::move(q).error();
+  q->bind(1, bare).bind(2, "<" + std::string(bare) + ">");
+  auto row = q->step();
+  if (!row) return std::move(row).error();
+  if (!*row) {
+    return make_error(ErrorCode::NotFound,
+                      "no report was sent with Message-ID <" + std::string(bare) + ">");
+  }
+  return entry_from(*q, true);
+}
 
 Status queue_failure_reports(Connection& db, std::span<const auth::Evaluation> batch,
                              RecordStats& stats) {
@@ -276,6 +303,11 @@ Result<std::vector<OutboxEntry>> SqliteStore::list_outbox(const OutboxFilter& fi
     if (!*row) return out;
     out.push_back(entry_from(*q, filter.with_payload));
   }
+}
+
+Result<OutboxEntry> SqliteStore::find_outbox_by_message_id(std::string_view message_id) {
+  std::lock_guard lock(reader_mutex());
+  return sqlite::find_outbox_by_message_id(reader(), message_id);
 }
 
 }  // namespace mailreport::store::sqlite

@@ -332,14 +332,16 @@ TEST(Outbox, MigrationFourOnAMigrationThreeStore) {
     record(*s, {failing(kT0, {})});
   }
   {
-    // Turn the store back to migration 3.
+    // Turn the store back to migration 3 (undoing 5 first).
     sqlite3* raw = nullptr;
     ASSERT_EQ(sqlite3_open(path.c_str(), &raw), SQLITE_OK);
     std::unique_ptr<sqlite3, decltype(&sqlite3_close)> db(raw, &sqlite3_close);
     char* err = nullptr;
     ASSERT_EQ(sqlite3_exec(raw,
-                           "DROP TABLE outbox; DROP TABLE outbox_rate;"
-                           " DELETE FROM schema_version WHERE version = 4",
+                           (std::string(test::kUndoMigration5) +
+                            "DROP TABLE outbox; DROP TABLE outbox_rate;"
+                            " DELETE FROM schema_version WHERE version = 4")
+                               .c_str(),
                            nullptr, nullptr, &err),
               SQLITE_OK)
         << err;

@@ -191,6 +191,17 @@ inline std::unique_ptr<store::Store> open_store(const std::filesystem::path& pat
   return s ? std::move(*s) : nullptr;
 }
 
+// SQL that turns a store back from migration 5 to 4 (for tests of older migrations, which
+// undo the newest ones first so that reopening applies them again).
+inline constexpr const char* kUndoMigration5 =
+    "DROP INDEX evaluations_unreported;"
+    " ALTER TABLE evaluations DROP COLUMN reported;"
+    " DROP TABLE aggregate_watermarks; DROP TABLE aggregate_reports;"
+    " DROP TABLE tls_count_failures; DROP TABLE tls_counts;"
+    " DROP TABLE tls_rejected; DROP TABLE suppressions;"
+    " DROP INDEX outbox_message_id;"
+    " DELETE FROM schema_version WHERE version = 5;";
+
 // Counts rows of a table through a separate sqlite3 connection.
 inline std::int64_t count_rows(const std::filesystem::path& db, const std::string& table,
                                const std::string& where = "") {

@@ -1,0 +1,31 @@
+// Private to the SQLite store: the pieces of the aggregate-report walks that live beside the
+// tables they read (sqlite_evaluations.cpp, sqlite_tls.cpp, sqlite_outbox.cpp), for
+// sqlite_aggregate.cpp.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string_view>
+
+#include "mailreport/store/store.hpp"
+#include "store/sqlite_db.hpp"
+
+namespace mailreport::store::sqlite {
+
+// Steps through the evaluation rows with unreported messages whose hour begins before `end`
+// (of `domain` only when not empty), in the order of Store::for_each_unreported_evaluation,
+// each with record.row.count = its unreported part; `emit` returning false stops. Reads
+// through `db` as it is (the caller provides the snapshot and the lock).
+Status read_unreported_evaluations(Connection& db, std::int64_t end, std::string_view domain,
+                                   const std::function<bool(EvaluationRow&&)>& emit);
+
+// The outbox entry sent with this Message-ID (with or without angle brackets), the newest when
+// several were; NotFound (sqlite_outbox.cpp).
+Result<OutboxEntry> find_outbox_by_message_id(Connection& db, std::string_view message_id);
+
+// The TLS counts of days before `end` with unreported sessions, in the order of
+// Store::for_each_unreported_tls, counts being the unreported parts (sqlite_tls.cpp).
+Status read_unreported_tls(Connection& db, std::int64_t end, std::string_view domain,
+                           const std::function<bool(TlsPolicyCount&&)>& emit);
+
+}  // namespace mailreport::store::sqlite
