@@ -15,7 +15,7 @@ namespace mailreport::cli {
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailure = 1;
 inline constexpr int kExitUsage = 64;
-inline constexpr int kExitDataErr = 65;   // input held no report
+inline constexpr int kExitDataErr = 65;  // input held no report
 inline constexpr int kExitSoftware = 70;
 inline constexpr int kExitConfig = 78;
 
@@ -45,5 +45,7 @@ void add_check_config_command(CLI::App& app, Context& ctx);
 void add_demo_command(CLI::App& app, Context& ctx);
 void add_outbox_command(CLI::App& app, Context& ctx);
 void add_serve_command(CLI::App& app, Context& ctx);
+void add_suppress_command(CLI::App& app, Context& ctx);
+void add_send_reports_command(CLI::App& app, Context& ctx);
 
 }  // namespace mailreport::cli

@@ -18,7 +18,8 @@ std::shared_ptr<const config::Config> Context::load_config() const {
   auto loaded = config::load_file(path);
   if (!loaded.problems.empty()) {
     for (const auto& p : loaded.problems) std::cerr << path.string() << ":" << p.describe() << "\n";
-    throw ConfigError("configuration has " + std::to_string(loaded.problems.size()) + " problem(s)");
+    throw ConfigError("configuration has " + std::to_string(loaded.problems.size()) +
+                      " problem(s)");
   }
   return loaded.config;
 }
@@ -43,6 +44,8 @@ int main(int argc, char** argv) {
   add_demo_command(app, ctx);
   add_outbox_command(app, ctx);
   add_serve_command(app, ctx);
+  add_send_reports_command(app, ctx);
+  add_suppress_command(app, ctx);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
