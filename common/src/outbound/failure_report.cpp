@@ -566,9 +566,9 @@ Result<std::string> assemble(const store::FailurePayload& p, const config::Confi
 
 }  // namespace
 
-Result<BuiltReport> build_failure_report(const store::FailurePayload& payload,
-                                         const config::Config& config, std::int64_t now,
-                                         std::string message_id) {
+Result<BuiltFailureReport> build_failure_report(const store::FailurePayload& payload,
+                                                const config::Config& config, std::int64_t now,
+                                                std::string message_id) {
   mime::ensure_initialized();
   const config::FailureReportSettings& kind = settings_of(config, payload.request.kind);
   if (payload.request.recipient.empty()) {
@@ -582,7 +582,7 @@ Result<BuiltReport> build_failure_report(const store::FailurePayload& payload,
   if (config.report.failure.redact && config.report.failure.redact_key.empty()) {
     return make_error(ErrorCode::Invalid, "report.failure.redact needs a redact-key");
   }
-  BuiltReport built;
+  BuiltFailureReport built;
   built.from_address = kind.from_address;
   built.recipient = payload.request.recipient;
   built.message_id =

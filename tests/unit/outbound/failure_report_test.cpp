@@ -141,11 +141,11 @@ store::FailurePayload payload(auth::FailureKind kind, bool with_body = false) {
   return p;
 }
 
-BuiltReport build(const store::FailurePayload& p, const config::Config& c,
-                  std::string id = "report-1@receiver.example") {
+BuiltFailureReport build(const store::FailurePayload& p, const config::Config& c,
+                         std::string id = "report-1@receiver.example") {
   auto r = build_failure_report(p, c, kNow, std::move(id));
   EXPECT_TRUE(r.ok()) << r.error().describe();
-  return r.ok() ? std::move(r).value() : BuiltReport{};
+  return r.ok() ? std::move(r).value() : BuiltFailureReport{};
 }
 
 report::ArfReport parse_back(const std::string& message) {
@@ -226,7 +226,7 @@ void expect_wire_format(const std::string& m) {
 
 // The common RFC 5965 / RFC 6591 fields and the outer header.
 void expect_common(const report::ArfReport& r, const store::FailurePayload& p,
-                   const BuiltReport& b) {
+                   const BuiltFailureReport& b) {
   EXPECT_TRUE(r.errors.empty()) << ::testing::PrintToString(r.errors);
   EXPECT_EQ(r.feedback_type, "auth-failure");
   EXPECT_EQ(r.user_agent.rfind("mailreport/", 0), 0u) << r.user_agent;
@@ -248,7 +248,7 @@ void expect_common(const report::ArfReport& r, const store::FailurePayload& p,
 TEST(FailureReport, DmarcReportCarriesEveryField) {
   const auto p = payload(auth::FailureKind::Dmarc);
   const auto c = make_config();
-  const BuiltReport b = build(p, c);
+  const BuiltFailureReport b = build(p, c);
   expect_wire_format(b.message);
   EXPECT_EQ(b.from_address, "noreply-dmarc@receiver.example");
   const report::ArfReport r = parse_back(b.message);
@@ -282,7 +282,7 @@ TEST(FailureReport, DmarcReportCarriesEveryField) {
 }
 
 TEST(FailureReport, MimeLayoutAndOuterHeader) {
-  const BuiltReport b = build(payload(auth::FailureKind::Dmarc), make_config());
+  const BuiltFailureReport b = build(payload(auth::FailureKind::Dmarc), make_config());
   auto m = mime::Message::parse(Input::from_memory(b.message));
   ASSERT_TRUE(m.ok()) << m.error().describe();
   const auto& parts = m->parts();
@@ -334,7 +334,7 @@ TEST(FailureReport, MimeLayoutAndOuterHeader) {
 TEST(FailureReport, DkimReport) {
   const auto p = payload(auth::FailureKind::Dkim);
   const auto c = make_config();
-  const BuiltReport b = build(p, c);
+  const BuiltFailureReport b = build(p, c);
   expect_wire_format(b.message);
   EXPECT_EQ(b.from_address, "noreply-dkim@receiver.example");
   const report::ArfReport r = parse_back(b.message);
@@ -358,7 +358,7 @@ TEST(FailureReport, DkimReport) {
 TEST(FailureReport, SpfReport) {
   const auto p = payload(auth::FailureKind::Spf);
   const auto c = make_config();
-  const BuiltReport b = build(p, c);
+  const BuiltFailureReport b = build(p, c);
   expect_wire_format(b.message);
   EXPECT_EQ(b.from_address, "noreply-spf@receiver.example");
   const report::ArfReport r = parse_back(b.message);
@@ -378,7 +378,7 @@ TEST(FailureReport, ConfiguredFromAndSubject) {
   c.report.spf.from_name = "Postmaster \"Reports\" Bot";
   c.report.spf.from_address = "spf-noreply@reports.receiver.example";
   c.report.spf.subject = "SPF-Fehlerbericht für";
-  const BuiltReport b = build(payload(auth::FailureKind::Spf), c);
+  const BuiltFailureReport b = build(payload(auth::FailureKind::Spf), c);
   EXPECT_EQ(b.from_address, "spf-noreply@reports.receiver.example");
   const report::ArfReport r = parse_back(b.message);
   EXPECT_EQ(r.subject, "SPF-Fehlerbericht für for example.org");  // RFC 2047 round trip
@@ -390,7 +390,7 @@ TEST(FailureReport, ConfiguredFromAndSubject) {
 TEST(FailureReport, RedactionHashesLocalParts) {
   const auto p = payload(auth::FailureKind::Dmarc);
   const auto c = make_config(/*redact=*/true);
-  const BuiltReport b = build(p, c);
+  const BuiltFailureReport b = build(p, c);
   expect_wire_format(b.message);
   const report::ArfReport r = parse_back(b.message);
   EXPECT_TRUE(r.errors.empty()) << ::testing::PrintToString(r.errors);
@@ -419,7 +419,7 @@ TEST(FailureReport, RedactionHashesLocalParts) {
   EXPECT_NE(r.human_readable.find("RFC 6590"), std::string::npos);
   EXPECT_NE(r.human_readable.find("<" + alice + "@example.org>"), std::string::npos);
   // The same address gives the same hash in every report (correlation stays possible).
-  const BuiltReport again = build(payload(auth::FailureKind::Spf), c);
+  const BuiltFailureReport again = build(payload(auth::FailureKind::Spf), c);
   const report::ArfReport s = parse_back(again.message);
   EXPECT_EQ(s.original_mail_from, r.original_mail_from);
   EXPECT_EQ(s.authentication_results,
@@ -427,14 +427,14 @@ TEST(FailureReport, RedactionHashesLocalParts) {
 }
 
 TEST(FailureReport, RedactionOffKeepsAddresses) {
-  const BuiltReport b = build(payload(auth::FailureKind::Dmarc), make_config(false));
+  const BuiltFailureReport b = build(payload(auth::FailureKind::Dmarc), make_config(false));
   EXPECT_NE(b.message.find("alice@example.org"), std::string::npos);
   EXPECT_EQ(b.message.find(hashed("alice")), std::string::npos);
 }
 
 TEST(FailureReport, IncludeMessageAttachesTheOriginalAsReceived) {
   const auto p = payload(auth::FailureKind::Dmarc, /*with_body=*/true);
-  const BuiltReport b = build(p, make_config(false, config::FailureOriginal::Message));
+  const BuiltFailureReport b = build(p, make_config(false, config::FailureOriginal::Message));
   expect_wire_format(b.message);
   const report::ArfReport r = parse_back(b.message);
   EXPECT_TRUE(r.errors.empty()) << ::testing::PrintToString(r.errors);
@@ -460,11 +460,11 @@ TEST(FailureReport, IncludeMessageAttachesTheOriginalAsReceived) {
   EXPECT_NE(r.human_readable.find("The message is attached."), std::string::npos);
 
   // Without the body (the milter kept headers only) it falls back to text/rfc822-headers.
-  const BuiltReport h = build(payload(auth::FailureKind::Dmarc, false),
-                              make_config(false, config::FailureOriginal::Message));
+  const BuiltFailureReport h = build(payload(auth::FailureKind::Dmarc, false),
+                                     make_config(false, config::FailureOriginal::Message));
   EXPECT_EQ(parse_back(h.message).original_message_type, "text/rfc822-headers");
   // include = headers never attaches the body, even when the payload has it.
-  const BuiltReport only = build(p, make_config(false, config::FailureOriginal::Headers));
+  const BuiltFailureReport only = build(p, make_config(false, config::FailureOriginal::Headers));
   EXPECT_EQ(parse_back(only.message).original_message_type, "text/rfc822-headers");
   EXPECT_EQ(only.message.find("Figures attached."), std::string::npos);
 }
@@ -480,7 +480,7 @@ TEST(FailureReport, MaxOriginalCutsTheOriginal) {
   p.evaluation.original = many + p.evaluation.original;
   ASSERT_GT(p.evaluation.original.size(), 4096u);
   // Headers: cut after the last whole line that fits.
-  const BuiltReport b = build(p, make_config(false, config::FailureOriginal::Headers, 1024));
+  const BuiltFailureReport b = build(p, make_config(false, config::FailureOriginal::Headers, 1024));
   const report::ArfReport r = parse_back(b.message);
   EXPECT_EQ(r.original_message_type, "text/rfc822-headers");
   auto m = mime::Message::parse(Input::from_memory(b.message));
@@ -493,7 +493,7 @@ TEST(FailureReport, MaxOriginalCutsTheOriginal) {
   EXPECT_NE(r.human_readable.find("cut short"), std::string::npos);
   EXPECT_FALSE(r.original_headers.empty());
   // Message: cut at max-original bytes, the body gone.
-  const BuiltReport w = build(p, make_config(false, config::FailureOriginal::Message, 2048));
+  const BuiltFailureReport w = build(p, make_config(false, config::FailureOriginal::Message, 2048));
   EXPECT_EQ(w.message.find("Figures attached."), std::string::npos);
   EXPECT_NE(parse_back(w.message).human_readable.find("cut short"), std::string::npos);
   // A payload the milter already cut says so too.
@@ -553,7 +553,7 @@ TEST(FailureReport, LongValuesAreFolded) {
   auto p = payload(auth::FailureKind::Dkim);
   p.evaluation.dkim[0].canonicalized_header = std::string(3000, 'h');
   p.evaluation.dkim[0].canonicalized_body = std::string(5000, 'b');
-  const BuiltReport b = build(p, make_config());
+  const BuiltFailureReport b = build(p, make_config());
   expect_wire_format(b.message);
   const report::ArfReport r = parse_back(b.message);
   EXPECT_EQ(base64_decode(r.dkim_canonicalized_header), std::string(3000, 'h'));

@@ -24,7 +24,7 @@
 
 namespace mailreport::outbound {
 
-struct BuiltReport {
+struct BuiltFailureReport {
   std::string from_address;  // envelope sender and From address (aligned with the signature)
   std::string recipient;
   std::string message_id;  // without <>
@@ -32,8 +32,8 @@ struct BuiltReport {
 };
 
 // `now`: Date; `message_id`: without <> ("" = generated: random@report.domain).
-Result<BuiltReport> build_failure_report(const store::FailurePayload& payload,
-                                         const config::Config& config, std::int64_t now,
-                                         std::string message_id = {});
+Result<BuiltFailureReport> build_failure_report(const store::FailurePayload& payload,
+                                                const config::Config& config, std::int64_t now,
+                                                std::string message_id = {});
 
 }  // namespace mailreport::outbound
