@@ -43,6 +43,7 @@ seed fuzz-dkim forensic-eml dmarc-agg-eml arf-abuse-eml
 seed fuzz-spf
 seed fuzz-dmarc-record
 seed fuzz-tlsrpt-datagram
+seed fuzz-tlsrpt-record
 printf 'LHLO x\r\nMAIL FROM:<a@b>\r\nRCPT TO:<dmarc@example.com>\r\nDATA\r\nSubject: x\r\n\r\n.\r\nQUIT\r\n' >"$work/fuzz-lmtp-session/dialogue"
 cp "$root/conf/mailreport.toml" "$work/fuzz-config/" 2>/dev/null || true
 # Authentication-Results values as Gmail, Microsoft 365 (no authserv-id) and OpenDKIM write them,
@@ -57,6 +58,9 @@ printf 'v=DMARC1;p=none' >"$work/fuzz-dmarc-record/minimal"
 # libtlsrpt datagrams as Postfix sends them (see tlsrpt_datagram.hpp).
 printf '{"dpv": "1","d": "example.org","pr": "v=TLSRPTv1;rua=mailto:t@example.org","policies":[{"policy-type":2,"policy-domain": "example.org","policy-string":["version: STSv1","mode: enforce"],"mx-host":["*.example.org"],"failure-details":[{"c":205,"s": "192.0.2.1","n": "mx.example.org","h": "mx","r": "198.51.100.7","a": "x","f": "X509"}],"t":1,"f":1}]}' >"$work/fuzz-tlsrpt-datagram/sts"
 printf '{"dpv": "1","d": "example.net","pr": "v=TLSRPTv1;rua=mailto:t@example.net","policies":[{"policy-type":9,"t":0,"f":0}]}' >"$work/fuzz-tlsrpt-datagram/none"
+# TLSRPT records (RFC 8460 §3): several URIs, %-encoding, an extension field.
+printf 'v=TLSRPTv1; rua=mailto:tlsrpt@example.net,https://r.example.net/v1; ext_1=x' >"$work/fuzz-tlsrpt-record/two"
+printf 'v=TLSRPTv1;rua=mailto:tls%%21reports@example.com;' >"$work/fuzz-tlsrpt-record/encoded"
 # SPF seeds: record NUL helo NUL mail-from NUL client-ip (see fuzz_spf.cpp).
 printf 'v=spf1 ip4:192.0.2.0/24 include:inc.fz.example mx a:%%{d} -all\0mx.fz.example\0user@fz.example\0192.0.2.7' >"$work/fuzz-spf/include"
 printf 'v=spf1 redirect=inc.fz.example exp=inc.fz.example\0helo.example\0\0' >"$work/fuzz-spf/redirect"
