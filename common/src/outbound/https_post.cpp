@@ -6,10 +6,12 @@
 // - Certificates are verified (peer and host name) against the system's CAs or ca_file.
 //   RFC 8460 §3 allows ignoring certificate errors; we do not: the report describes failures
 //   of the reporting domain's own infrastructure and should not leak to an impostor.
-// - Outcome (RFC 8460 §5.4: the receiver answers success, typically 200 or 201): 2xx Sent; 5xx, 429
-// (RFC 6585 §4),
-//   408, timeouts and connection or TLS-handshake failures TempFail (retried, RFC 8460 §5.5);
-//   other answers (4xx, 3xx) and URLs that are not https PermFail.
+// - Outcome (RFC 8460 §5.4: the receiver answers success, typically 200 or 201): 2xx Sent;
+//   5xx, 429 (RFC 6585 §4), 408, timeouts and connection or TLS-handshake failures TempFail
+//   (retried, RFC 8460 §5.5); other answers (4xx, 3xx) and URLs that are not https PermFail.
+//
+// Not done: application/tlsrpt+json (uncompressed) bodies, proxies beyond libcurl's
+// environment variables.
 #include "mailreport/outbound/https_post.hpp"
 
 #include <curl/curl.h>

@@ -198,8 +198,7 @@ OutboxPassStats OutboxRunner::run_once(std::int64_t now, std::size_t batch) {
       pass.max_age = max_age_of(e, submit);
       if (now - e.created_at > pass.max_age) {
         std::string why = "expired: queued " + std::to_string(now - e.created_at) + " s ago, " +
-                          (pass.max_age == kHttpsMaxAge && e.kind == store::kTlsAggregateKind &&
-                                   is_https(e.recipient)
+                          (pass.max_age == kHttpsMaxAge && is_https(e.recipient)
                                ? std::string("https deliveries are retried for 24 h")
                                : "report.submit.max-age is " + std::to_string(pass.max_age) + " s");
         if (!e.last_error.empty()) why += "; last error: " + e.last_error;
@@ -321,7 +320,8 @@ void OutboxRunner::send_aggregate_report(Pass& pass, const store::OutboxEntry& e
     dest.host = e.recipient.substr(at + 1);
     std::transform(dest.host.begin(), dest.host.end(), dest.host.begin(), lower);
   }
-  dest.max_size = payload->max_size;
+  // The payload's !size is the builder's reading of the URI; the stricter of the two holds.
+  dest.max_size = min_limit(dest.max_size, payload->max_size);
 
   auth::ReportMailto target = dest;
   std::vector<auth::ReportMailto> extra;
@@ -345,6 +345,15 @@ void OutboxRunner::send_aggregate_report(Pass& pass, const store::OutboxEntry& e
       target = v.targets.front();
       extra.assign(v.targets.begin() + 1, v.targets.end());
       log_.info(context_of(e), dest.address + " replaced by " + target.address + ": " + v.why);
+      auto target_suppressed = store_.is_suppressed(target.address);
+      if (!target_suppressed) {
+        return pass.retry_or_expire(
+            e, "cannot read suppressions: " + target_suppressed.error().describe());
+      }
+      if (*target_suppressed) {
+        return pass.fail(e, target.address + " (replacing " + dest.address +
+                                ") is suppressed (mailreport suppress list): not sent");
+      }
     }
   }
 

@@ -223,6 +223,16 @@ TEST_F(AggregateRunnerTest, AReplacementOnTheSameHostIsUsed) {
   EXPECT_EQ(entries().size(), 2u);
 }
 
+TEST_F(AggregateRunnerTest, ASuppressedReplacementIsNotSent) {
+  dns({"example.com._report._dmarc.reports.example.net. 300 IN TXT \"v=DMARC1; "
+       "rua=mailto:a@reports.example.net\""});
+  ASSERT_TRUE(store_->add_suppression("a@reports.example.net", "bounced", kEnd));
+  queue(dmarc_report(sample_dmarc()), {"mailto:agg@reports.example.net"});
+  EXPECT_EQ(pass(kNow).failed, 1u);
+  EXPECT_TRUE(submitter_.got.empty());
+  EXPECT_NE(only_entry().last_error.find("suppressed"), std::string::npos);
+}
+
 TEST_F(AggregateRunnerTest, AReplacementOnAnotherHostIsRefused) {
   dns(
       {"example.com._report._dmarc.reports.example.net. 300 IN TXT \"v=DMARC1; "
