@@ -110,19 +110,23 @@ void prioritise_dkim_results(std::vector<report::DmarcDkimAuth>& results,
   results = std::move(kept);
 }
 
-std::vector<report::DmarcRecord> merge_evaluation_rows(std::span<const store::EvaluationRow> rows,
-                                                       const OrgDomainFn& org_domain) {
+namespace {
+
+// merge_evaluation_rows, with the rows' records copied (Row = const EvaluationRow) or moved
+// out (Row = EvaluationRow: the builder's own copies, read once).
+template <class Row>
+std::vector<report::DmarcRecord> merge_rows(std::span<Row> rows, const OrgDomainFn& org_domain) {
   // Stable output: records in the order of their first message.
-  std::vector<const store::EvaluationRow*> sorted;
+  std::vector<Row*> sorted;
   sorted.reserve(rows.size());
-  for (const auto& r : rows) sorted.push_back(&r);
+  for (auto& r : rows) sorted.push_back(&r);
   std::stable_sort(sorted.begin(), sorted.end(), [](const auto* a, const auto* b) {
     return a->first_seen != b->first_seen ? a->first_seen < b->first_seen : a->id < b->id;
   });
   std::vector<report::DmarcRecord> out;
   std::map<std::string, std::size_t> index;
-  for (const auto* row : sorted) {
-    report::DmarcRecord rec = row->record;
+  for (auto* row : sorted) {
+    report::DmarcRecord rec = std::move(row->record);  // a copy when Row is const
     prioritise_dkim_results(rec.auth_results.dkim, rec.identifiers.header_from, org_domain);
     std::string key = identity(rec);
     auto [it, inserted] = index.try_emplace(std::move(key), out.size());
@@ -133,6 +137,13 @@ std::vector<report::DmarcRecord> merge_evaluation_rows(std::span<const store::Ev
     }
   }
   return out;
+}
+
+}  // namespace
+
+std::vector<report::DmarcRecord> merge_evaluation_rows(std::span<const store::EvaluationRow> rows,
+                                                       const OrgDomainFn& org_domain) {
+  return merge_rows(rows, org_domain);
 }
 
 namespace {
@@ -231,7 +242,7 @@ class DmarcSource final : public AggregateSource {
       rows = std::move(sorted);
       std::sort(group_of.begin(), group_of.end());
     }
-    std::span<const store::EvaluationRow> all(rows);
+    std::span<store::EvaluationRow> all(rows);
     for (std::size_t begin = 0; begin < rows.size();) {
       std::size_t end = begin;
       while (end < rows.size() && group_of[end] == group_of[begin]) ++end;
@@ -269,8 +280,8 @@ class DmarcSource final : public AggregateSource {
     return out;
   }
 
-  Result<BuiltReport> report(std::span<const store::EvaluationRow> rows,
-                             const BuildInterval& interval,
+  // Moves the rows' records out (the rows are the builder's copies, used once).
+  Result<BuiltReport> report(std::span<store::EvaluationRow> rows, const BuildInterval& interval,
                              const std::vector<store::OutboxEntry>& deliveries) {
     const config::AggregateReportSettings& s = settings();
     const store::EvaluationRow& first = rows.front();
@@ -297,7 +308,16 @@ class DmarcSource final : public AggregateSource {
     md.generator = "mailreport/" MAILREPORT_VERSION;
     header.policy_published = first.policy;
 
-    const std::vector<report::DmarcRecord> records = merge_evaluation_rows(rows, org_domain_);
+    built.reported.reserve(rows.size());
+    for (const auto& r : rows) {
+      store::ReportedCount c;
+      c.table = store::ReportedCount::Table::Evaluation;
+      c.id = r.id;
+      c.count = r.reported + r.record.row.count;  // the new total: what was + what we read
+      c.was = r.reported;
+      built.reported.push_back(c);
+    }
+    const std::vector<report::DmarcRecord> records = merge_rows(rows, org_domain_);
     const auto format = s.format == config::DmarcAggregateFormat::Rfc7489
                             ? report::DmarcXmlFormat::Rfc7489
                             : report::DmarcXmlFormat::Rfc9990;
@@ -310,15 +330,6 @@ class DmarcSource final : public AggregateSource {
     for (const auto& r : records) rep.messages += r.row.count;
 
     built.deliveries = deliveries;
-    built.reported.reserve(rows.size());
-    for (const auto& r : rows) {
-      store::ReportedCount c;
-      c.table = store::ReportedCount::Table::Evaluation;
-      c.id = r.id;
-      c.count = r.reported + r.record.row.count;  // the new total: what was + what we read
-      c.was = r.reported;
-      built.reported.push_back(c);
-    }
     return built;
   }
 

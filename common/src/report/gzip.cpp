@@ -136,14 +136,14 @@ std::uint64_t GzipWriter::bytes_in() const noexcept {
 Status GzipWriter::pump(bool finish) {
   z_stream& zs = z_->zs;
   for (;;) {
-    // Grow the output by what deflate may need for the pending input (at least 4 KiB).
-    const std::size_t used = out_.size();
-    const std::size_t room = std::max<std::size_t>(4096, deflateBound(&zs, zs.avail_in) / 4);
-    out_.resize(used + room);
-    zs.next_out = reinterpret_cast<Bytef*>(out_.data() + used);
-    zs.avail_out = static_cast<uInt>(room);
+    // out_[0, used_) holds the output; grow the room behind it geometrically (resizing
+    // zero-fills, so not on every call).
+    if (out_.size() - used_ < 1024) out_.resize(std::max<std::size_t>(out_.size() * 2, 16384));
+    zs.next_out = reinterpret_cast<Bytef*>(out_.data() + used_);
+    zs.avail_out = static_cast<uInt>(std::min<std::size_t>(out_.size() - used_, 1u << 30));
+    const uInt room = zs.avail_out;
     const int rc = deflate(&zs, finish ? Z_FINISH : Z_NO_FLUSH);
-    out_.resize(used + room - zs.avail_out);
+    used_ += room - zs.avail_out;
     if (rc == Z_STREAM_ERROR) return make_error(ErrorCode::Io, "gzip: deflate failed");
     if (finish ? rc == Z_STREAM_END : (zs.avail_in == 0 && zs.avail_out != 0)) return {};
   }
@@ -168,8 +168,8 @@ Result<std::string> GzipWriter::finish() {
   z_->zs.avail_in = 0;
   if (auto st = pump(true); !st) return std::move(st).error();
   deflateReset(&z_->zs);
-  std::string out = std::move(out_);
-  out_.clear();
+  std::string out(out_.data(), used_);
+  used_ = 0;
   return out;
 }
 

@@ -62,7 +62,8 @@ class GzipWriter {
   struct Deflater;
   Status pump(bool finish);
   std::unique_ptr<Deflater> z_;
-  std::string out_;
+  std::string out_;  // a buffer kept across streams; the output is out_[0, used_)
+  std::size_t used_ = 0;
 };
 
 }  // namespace mailreport::report::detail
