@@ -92,7 +92,9 @@ class CliServe : public ::testing::Test {
         << "[report]\ndomain = \"ours.example\"\nsubmitter = \"mx.ours.example\"\n"
         << "submit.sendmail-path = \"" << (dir_ / sendmail).string() << "\"\n"
         << extra << "\n[store]\npath = \"" << (dir_ / "mailreport.db").string() << "\"\n"
-        << "[serve]\noutbox-interval = \"1s\"\n";
+        << "[serve]\noutbox-interval = \"1s\"\n"
+        // The TLS result collector listens in the test's directory, not in /run/mailreport.
+        << "[tlsrpt]\nlisten = \"" << (dir_ / "tlsrpt.sock").string() << "\"\n";
   }
 
   std::unique_ptr<store::Store> open() {

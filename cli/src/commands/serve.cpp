@@ -1,18 +1,25 @@
-// mailreport serve [--once]: the long-running job that sends the reports in the outbox.
+// mailreport serve [--once]: the long-running job that builds the aggregate reports and sends
+// the reports in the outbox.
 //
 // Start-up, the Postfix way: load the configuration, read every signing key
 // (signature.<id>.private-key, often readable by root only), switch to serve.user if set
-// (drop_privileges refuses to go on as root), then open the store as that user. Then, every
-// serve.outbox-interval, one outbox pass (outbound::OutboxRunner: build, DKIM-sign, submit
-// through report.submit, record the outcome).
+// (drop_privileges refuses to go on as root), then open the store as that user. Then:
+//   - the TLS result collector (ingest::TlsrptCollector) in its own thread, when tlsrpt.listen
+//     is set: the MTA's libtlsrpt datagrams counted in the store;
+//   - every serve.outbox-interval, a tick: at most once a minute the aggregate builders (DMARC
+//     and TLS, outbound::AggregateBuilder) build what is due (each interval once, in order,
+//     missed ones after downtime too; the collector is flushed first so that the day's last
+//     results are in), then one outbox pass (outbound::OutboxRunner: build the message,
+//     DKIM-sign, submit through report.submit or POST to an https rua, record the outcome).
 //
-// Signals: SIGTERM and SIGINT end the pass after the entry being sent and exit 0; SIGHUP
-// reloads the configuration and the signing keys (keeping the old ones, with an error in the
-// log, when the new ones do not load: after dropping privileges, keys readable by root only
-// cannot be read again — restart for those). store.path and serve.user are read at start only.
+// Signals: SIGTERM and SIGINT end the pass after the entry being sent, stop the collector
+// (which commits what it holds) and exit 0; SIGHUP reloads the configuration and the signing
+// keys (keeping the old ones, with an error in the log, when the new ones do not load: after
+// dropping privileges, keys readable by root only cannot be read again — restart for those).
+// store.path, serve.user and tlsrpt.* are read at start only.
 // systemd: READY=1, RELOADING=1, STOPPING=1 through sd_notify (a no-op without NOTIFY_SOCKET).
 //
-// --once: one pass at once, then exit (tests, cron).
+// --once: builds what is due, one outbox pass, then exit (tests, cron); no collector.
 #include <pthread.h>
 #include <signal.h>
 #include <systemd/sd-daemon.h>
@@ -26,7 +33,9 @@
 #include <thread>
 
 #include "cli.hpp"
+#include "commands/aggregate_util.hpp"
 #include "commands/store_util.hpp"
+#include "mailreport/ingest/tlsrpt_collector.hpp"
 #include "mailreport/outbound/outbox_runner.hpp"
 #include "mailreport/outbound/signer.hpp"
 #include "mailreport/outbound/submit.hpp"
@@ -38,6 +47,8 @@ namespace mailreport::cli {
 namespace {
 
 constexpr std::size_t kBatch = 10;  // entries per claim: bounds the lease a stop leaves behind
+// How often the builders look for due intervals (at most; a tick is serve.outbox-interval).
+constexpr std::int64_t kBuildEvery = 60;
 
 std::int64_t now_seconds() {
   return std::chrono::duration_cast<std::chrono::seconds>(
@@ -53,13 +64,26 @@ struct Signals {
   bool reload = false;  // under mu
 };
 
+// The signals the signal thread takes.
+sigset_t serve_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGUSR1}) sigaddset(&set, sig);
+  return set;
+}
+
+// Blocks them in the calling thread, and so in every thread it starts later (the resolver's,
+// libcurl's, the collector's): only the signal thread may take them.
+void block_serve_signals() {
+  const sigset_t set = serve_signals();
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
 // Waits for SIGTERM, SIGINT and SIGHUP (blocked in every thread) and hands them to the main
 // loop; SIGUSR1 (sent by the main thread to this one) ends it.
 class SignalThread {
  public:
-  explicit SignalThread(Signals& s) : s_(s) {
-    sigemptyset(&set_);
-    for (int sig : {SIGTERM, SIGINT, SIGHUP, SIGUSR1}) sigaddset(&set_, sig);
+  explicit SignalThread(Signals& s) : s_(s), set_(serve_signals()) {
     pthread_sigmask(SIG_BLOCK, &set_, nullptr);
     thread_ = std::thread([this] { run(); });
   }
@@ -98,19 +122,32 @@ struct Setup {
   std::shared_ptr<const config::Config> config;
   outbound::Signers signers;
   std::unique_ptr<outbound::Submitter> submitter;
+  AggregateEnv aggregate;  // resolver and DMARC evaluator of the builders
 };
 
-Result<Setup> make_setup(std::shared_ptr<const config::Config> cfg) {
+Result<Setup> make_setup(std::shared_ptr<const config::Config> cfg, Logger& log) {
   auto signers = outbound::Signers::load(*cfg);
   if (!signers) return std::move(signers).error();
-  Setup s{std::move(cfg), std::move(*signers), nullptr};
+  auto aggregate = make_aggregate_env(*cfg, log);
+  if (!aggregate) return std::move(aggregate).error();
+  Setup s{std::move(cfg), std::move(*signers), nullptr, std::move(*aggregate)};
   s.submitter = outbound::make_submitter(s.config->report.submit);
   return s;
+}
+
+// The builders, for everything due now (the builder logs each interval it builds).
+void build(Setup& setup, store::Store& store, Logger& log, ingest::TlsrptCollector* collector) {
+  // The collector's pending results belong in the day they were received: commit them first.
+  if (collector != nullptr) collector->flush();
+  outbound::BuildOptions options;
+  options.now = now_seconds();
+  (void)build_due(store, setup.config, setup.aggregate, AggregateKinds::All, options, log);
 }
 
 void pass(Setup& setup, store::Store& store, Logger& log, const std::atomic<bool>* stop) {
   outbound::OutboxRunner runner(setup.config, store, setup.signers, *setup.submitter, log);
   runner.set_stop_flag(stop);
+  runner.set_aggregate_sending(setup.aggregate.sending());
   auto st = runner.run_once(now_seconds(), kBatch);
   if (st.sent + st.retried + st.failed > 0) {
     log.info("serve", "outbox pass: " + std::to_string(st.sent) + " sent, " +
@@ -122,8 +159,10 @@ void pass(Setup& setup, store::Store& store, Logger& log, const std::atomic<bool
 int run_serve(const Context& ctx, bool once) {
   auto cfg = ctx.load_config();
   StderrLogger log(cfg->log.level);
+  // Before any thread starts (make_setup's resolver has its own).
+  if (!once) block_serve_signals();
   // Keys first, as the user that started us (root under systemd if serve.user is set).
-  auto setup = make_setup(cfg);
+  auto setup = make_setup(cfg, log);
   if (!setup) {
     log.error("serve", setup.error().message);
     return kExitConfig;
@@ -142,16 +181,45 @@ int run_serve(const Context& ctx, bool once) {
   ::signal(SIGPIPE, SIG_IGN);
 
   if (once) {
+    build(*setup, **store, log, nullptr);
     pass(*setup, **store, log, nullptr);
     return kExitOk;
   }
 
   Signals signals;
   SignalThread signal_thread(signals);
+  // The collector's socket is made as the unprivileged user, so that it owns it.
+  std::unique_ptr<ingest::TlsrptCollector> collector;
+  if (!cfg->tlsrpt.listen.empty()) {
+    try {
+      collector = std::make_unique<ingest::TlsrptCollector>(cfg->tlsrpt, **store, log,
+                                                            [] { return now_seconds(); });
+    } catch (const std::runtime_error& e) {
+      log.error("serve", std::string("tlsrpt.listen: ") + e.what());
+      return kExitConfig;
+    }
+    log.info("serve", "collecting TLS results on " + cfg->tlsrpt.listen.string());
+  }
+  // Joined before the collector goes (declared after it): stops with signals.stop.
+  std::jthread collector_thread;
+  if (collector) {
+    collector_thread = std::jthread([&collector, &signals] { collector->run(signals.stop); });
+  }
+  // However the loop ends, the collector thread is told to stop before it is joined.
+  struct StopOnExit {
+    Signals& s;
+    ~StopOnExit() { s.stop = true; }
+  } stop_on_exit{signals};
   log.info("serve",
            "sending the outbox every " + config::format_duration(cfg->serve.outbox_interval));
   ::sd_notify(0, "READY=1");
+  std::int64_t next_build = 0;
   for (;;) {
+    if (const std::int64_t now = now_seconds(); now >= next_build) {
+      build(*setup, **store, log, collector.get());
+      next_build = now + kBuildEvery;
+    }
+    if (signals.stop) break;
     pass(*setup, **store, log, &signals.stop);
     std::unique_lock lock(signals.mu);
     signals.cv.wait_for(lock, setup->config->serve.outbox_interval,
@@ -163,13 +231,18 @@ int run_serve(const Context& ctx, bool once) {
       ::sd_notify(0, "RELOADING=1");
       try {
         auto fresh = ctx.load_config();
-        auto next = make_setup(fresh);
+        auto next = make_setup(fresh, log);
         if (!next) {
           log.error("serve", "reload: keeping the running configuration: " + next.error().message);
         } else {
+          const auto& a = fresh->tlsrpt;
+          const auto& b = setup->config->tlsrpt;
           if (fresh->store.path != setup->config->store.path ||
-              fresh->serve.user != setup->config->serve.user) {
-            log.warning("serve", "reload: store.path and serve.user take effect at restart");
+              fresh->serve.user != setup->config->serve.user || a.listen != b.listen ||
+              a.socket_mode != b.socket_mode || a.socket_group != b.socket_group ||
+              a.flush_interval != b.flush_interval || a.batch_size != b.batch_size) {
+            log.warning("serve",
+                        "reload: store.path, serve.user and tlsrpt.* take effect at restart");
           }
           setup = std::move(next);
           log.info("serve", "configuration reloaded");
@@ -181,6 +254,7 @@ int run_serve(const Context& ctx, bool once) {
     }
   }
   ::sd_notify(0, "STOPPING=1");
+  if (collector_thread.joinable()) collector_thread.join();  // commits what it holds
   log.info("serve", "stopped");
   return kExitOk;
 }
@@ -188,10 +262,11 @@ int run_serve(const Context& ctx, bool once) {
 }  // namespace
 
 void add_serve_command(CLI::App& app, Context& ctx) {
-  auto* cmd = app.add_subcommand("serve", "send the reports in the outbox (long-running)");
+  auto* cmd = app.add_subcommand(
+      "serve", "build the aggregate reports, collect TLS results, send the outbox (long-running)");
   cmd->add_option("-c,--config", ctx.config_path, "configuration file");
   auto once = std::make_shared<bool>(false);
-  cmd->add_flag("--once", *once, "one outbox pass, then exit");
+  cmd->add_flag("--once", *once, "build what is due, one outbox pass, then exit");
   cmd->callback([&ctx, once] { ctx.exit_code = run_serve(ctx, *once); });
 }
 
