@@ -47,6 +47,14 @@ bool is_wsp(char c) {
   return c == ' ' || c == '\t';
 }
 
+// The store keeps recipient domains in lower case.
+std::string lower(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return out;
+}
+
 std::string_view trim_wsp(std::string_view s) {
   while (!s.empty() && is_wsp(s.front())) s.remove_prefix(1);
   while (!s.empty() && is_wsp(s.back())) s.remove_suffix(1);
@@ -131,10 +139,7 @@ std::string tls_report_submitter(const config::Config& config) {
   const std::string& contact = s.contact_info.empty() ? s.from_address : s.contact_info;
   if (auto at = contact.rfind('@'); at != std::string::npos && at + 1 < contact.size() &&
                                     contact.find("://") == std::string::npos) {
-    std::string domain = contact.substr(at + 1);
-    std::transform(domain.begin(), domain.end(), domain.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    return domain;
+    return lower(contact.substr(at + 1));
   }
   return config.report.submitter;
 }
@@ -156,7 +161,7 @@ class TlsSource final : public AggregateSource {
     Group group;
     std::optional<Error> failed;
     auto walked = store.for_each_unreported_tls(
-        interval.end, interval.domain, [&](const store::TlsPolicyCount& row) {
+        interval.end, lower(interval.domain), [&](const store::TlsPolicyCount& row) {
           if (!group.empty() && (row.domain != group.domain || row.record != group.record)) {
             if (auto st = finish(group, interval, sink); !st) {
               failed = std::move(st).error();
@@ -176,12 +181,12 @@ class TlsSource final : public AggregateSource {
   Result<std::optional<std::int64_t>> earliest_unreported(store::Store& store,
                                                           std::string_view domain) override {
     std::optional<std::int64_t> earliest;
-    auto walked = store.for_each_unreported_tls(std::numeric_limits<std::int64_t>::max(), domain,
-                                                [&](const store::TlsPolicyCount& row) {
-                                                  if (!earliest || row.day < *earliest)
-                                                    earliest = row.day;
-                                                  return true;
-                                                });
+    auto walked =
+        store.for_each_unreported_tls(std::numeric_limits<std::int64_t>::max(), lower(domain),
+                                      [&](const store::TlsPolicyCount& row) {
+                                        if (!earliest || row.day < *earliest) earliest = row.day;
+                                        return true;
+                                      });
     if (!walked) return std::move(walked).error();
     return earliest;
   }

@@ -370,7 +370,7 @@ TEST_F(TlsSourceTest, ContactInfoAndSubmitterFromContactInfo) {
 TEST_F(TlsSourceTest, DomainFilterAndIntervalEnd) {
   auto source = make_tls_source(test_config(), log);
   BuildInterval only_b = interval;
-  only_b.domain = "b.example";
+  only_b.domain = "B.Example";  // send-reports --domain as typed
   auto reports = build_all(*source, store, only_b);
   ASSERT_EQ(reports.size(), 1u);
   EXPECT_EQ(reports[0].report.policy_domain, "b.example");
