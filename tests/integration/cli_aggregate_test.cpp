@@ -226,6 +226,39 @@ TEST_F(CliAggregate, SuppressAddListRemove) {
   EXPECT_NE(r.exit_code, 0);
 }
 
+// ---------------------------------------------------------------- check-config
+
+TEST_F(CliAggregate, CheckConfigShowsTheAggregateSettings) {
+  write_config(
+      "suppress-after = 0\ndmarc.aggregate.send = \"weekly\"\n"
+      "dmarc.aggregate.format = \"rfc7489\"\ntls.aggregate.send = false\n",
+      "listen = \"/run/x/tlsrpt.sock\"\nsocket-group = \"postfix\"\n");
+  auto r = test::run_command(
+      {test::cli_binary().string(), "check-config", "-c", (dir_ / "mailreport.toml").string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const char* want : {
+           "  dmarc aggregate reports:\n    send:             weekly (UTC), spread over 1h\n",
+           "    from:             \"DMARC Report\" <noreply-dmarc@ours.example>\n",
+           "    organisation:     ours.example\n",
+           "    format:           rfc7489\n",
+           "  tls aggregate reports:\n    send:             never\n",
+           "    contact:          noreply-tls@ours.example\n",
+           "  suppress after:     never (suppress-after = 0)\n",
+           "  tlsrpt collector:   unix-dgram:/run/x/tlsrpt.sock (mode 0660, group postfix), commit "
+           "every 5s or 1000 results\n",
+       }) {
+    EXPECT_TRUE(contains(r.out, want)) << want << "\nin:\n" << r.out;
+  }
+  // A bad value stops every command, with its line.
+  write_config("tls.aggregate.send = \"hourly\"\n");
+  r = mr({"send-reports", "--dry-run"});
+  EXPECT_EQ(r.exit_code, 78);
+  EXPECT_TRUE(contains(r.err,
+                       ":5: report.tls.aggregate.send: 'hourly': must be \"daily\" or "
+                       "\"never\""))
+      << r.err;
+}
+
 // ---------------------------------------------------------------- send-reports --dry-run
 
 TEST_F(CliAggregate, DryRunWritesMessagesThatParseBackAndRecordsNothing) {
