@@ -5,6 +5,7 @@
 // - No watermark yet (the first run ever): the first interval is the one holding the earliest
 //   unreported count (AggregateSource::earliest_unreported), else the one holding `now`; so
 //   counts recorded before mailreport serve first ran are reported interval by interval too.
+//   (For DMARC that is one more walk over the unreported rows, once per installation.)
 // - An interval [begin, end) is due when end + kGrace <= now. Its end is the aligned boundary
 //   after begin (begin is aligned except after close_now, which leaves the watermark at `now`).
 // - close_now: every interval that has ended is built (grace or not), then the current one is
