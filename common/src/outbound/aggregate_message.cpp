@@ -5,7 +5,8 @@
 //   filename S!D!BEGIN!END!ID.xml.gz, base64).
 // - TLS (RFC 8460 §5.3): multipart/report; report-type="tlsrpt" (RFC 6522), a text/plain part,
 //   then application/tlsrpt+gzip (filename S!D!BEGIN!END!ID.json.gz, base64); header fields
-//   TLS-Report-Domain and TLS-Report-Submitter (MUST be present).
+//   TLS-Report-Domain and TLS-Report-Submitter (MUST be present), and TLS-Required: No
+//   (RFC 8689) so that the report is delivered despite TLS failures.
 // Both: From from-name <from-address> of report.<kind>.aggregate, To, Subject "Report Domain: D
 // Submitter: S Report-ID: <ID>" (RFC 9990 §3.5.2 dmarc-subject with ridtxt "<" ridfmt ">";
 // RFC 8460 §5.3 tlsrpt-subject), Date, Message-ID, MIME-Version, Auto-Submitted:
@@ -175,6 +176,10 @@ Result<AggregateMessage> build_aggregate_message(const store::AggregateReport& r
     // RFC 8460 §5.3: both MUST be present.
     g_mime_object_set_header(top, "TLS-Report-Domain", report.policy_domain.c_str(), nullptr);
     g_mime_object_set_header(top, "TLS-Report-Submitter", submitter.c_str(), nullptr);
+    // RFC 8460 §3: a report sent by mail MUST be delivered even when TLS to the destination
+    // fails. RFC 8689's TLS-Required: No header field asks the MTA to do so (Postfix >= 3.10 also
+    // skips TLSRPT for that delivery, so our own report traffic is not counted).
+    g_mime_object_set_header(top, "TLS-Required", "No", nullptr);
   }
 
   GPtr<GMimeMultipart> body(g_mime_multipart_new_with_subtype(tls ? "report" : "mixed"));

@@ -141,6 +141,7 @@ TEST_F(AggregateMessageTest, TlsMessageIsAMultipartReportOfTypeTlsrpt) {
             "<20251121.fedcba9876543210@ours.example>");
   EXPECT_EQ(header(msg, "TLS-Report-Domain"), "example.com");
   EXPECT_EQ(header(msg, "TLS-Report-Submitter"), "ours.example");
+  EXPECT_EQ(header(msg, "TLS-Required"), "No");
   EXPECT_EQ(header(msg, "From"), "TLS Report <noreply-tls@ours.example>");
   EXPECT_EQ(header(msg, "Auto-Submitted"), "auto-generated");
   const std::string type = header(msg, "Content-Type");
