@@ -1,6 +1,6 @@
 // Synthetic milter evaluations for the store benchmarks (bench-evaluations-record,
 // bench-aggregate-populate): what mailreport-milter hands to Store::record_evaluations for a
-// message from `source` IP about policy domain "d<N>.example" (rua= published, so it is
+// message from `source` IP about policy domain "d<NNNNNNN>.example" (rua= published, so it is
 // kept), with DKIM and SPF results that vary by `variant` (a sender's messages mostly pass,
 // some fail), so that one domain's traffic makes several distinct rows.
 #pragma once
@@ -12,8 +12,12 @@
 
 namespace mailreport::bench {
 
+// Zero-padded, so that the names sort like their numbers: a populate that goes through the
+// domains in order appends to the store's B-trees instead of inserting all over them.
 inline std::string domain_name(std::uint64_t domain) {
-  return "d" + std::to_string(domain) + ".example";
+  std::string n = std::to_string(domain);
+  if (n.size() < 7) n.insert(0, 7 - n.size(), '0');
+  return "d" + n + ".example";
 }
 
 // An IPv4 address for source number `n` of a domain: 10.0.0.0/8, distinct per (domain, n).

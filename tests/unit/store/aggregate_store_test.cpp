@@ -182,6 +182,11 @@ TEST(AggregateStore, TheWalkIsOrderedByPolicyDomainPolicyHourAndStopsWhenAsked) 
   ASSERT_TRUE(s->for_each_unreported_evaluation(
       kHour + 3600, "", [&seen](const EvaluationRow&) { return ++seen < 2; }));
   EXPECT_EQ(seen, 2);
+
+  // A store opened read-only walks the same rows (`send-reports --dry-run` on a copy).
+  auto ro = open_store(dir / "s.db", test::options_for(dir / "s.db", true));
+  ASSERT_TRUE(ro);
+  EXPECT_EQ(unreported(*ro, kHour + 3600).size(), 4u);
 }
 
 TEST(AggregateStore, TwoBuildersReadingTheSameRowsReportThemOnce) {
