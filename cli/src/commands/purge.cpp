@@ -1,6 +1,8 @@
-// mailreport purge [--older-than DURATION]: applies the retention period now — deletes the
-// reports and raw messages received before now minus report.analysis.store (default 30d), or
-// minus --older-than. Prints what was removed.
+// mailreport purge [--older-than DURATION]: applies the retention period now — deletes what is
+// older than now minus report.analysis.store (default 30d), or minus --older-than: reports and
+// raw messages received, and what the reports we send keep (evaluations, TLS counts, finished
+// outbox entries, sent aggregate reports; Store::purge). mailreport serve does the same once a
+// day. Prints what was removed.
 #include <chrono>
 #include <iostream>
 #include <memory>
@@ -29,14 +31,18 @@ int run_purge(const Context& ctx, const std::string& older_than) {
   auto r = (*store)->purge(cutoff);
   if (!r) return fail("purge", r.error());
   std::cout << "removed " << r->reports << " report(s) and " << r->raw_messages
-            << " raw message(s) received before " << format_minute(cutoff) << " UTC\n";
+            << " raw message(s) received before " << format_minute(cutoff) << " UTC; "
+            << r->evaluation_rows << " evaluation row(s), " << r->tls_counts << " TLS count(s), "
+            << r->outbox_entries << " finished outbox entr"
+            << (r->outbox_entries == 1 ? "y" : "ies") << " and " << r->aggregate_reports
+            << " sent aggregate report(s)\n";
   return kExitOk;
 }
 
 }  // namespace
 
 void add_purge_command(CLI::App& app, Context& ctx) {
-  auto* cmd = app.add_subcommand("purge", "delete reports and raw messages past retention");
+  auto* cmd = app.add_subcommand("purge", "delete what is past retention (report.analysis.store)");
   cmd->add_option("-c,--config", ctx.config_path, "configuration file");
   auto older = std::make_shared<std::string>();
   cmd->add_option("--older-than", *older,

@@ -10,7 +10,9 @@
 //     and TLS, outbound::AggregateBuilder) build what is due (each interval once, in order,
 //     missed ones after downtime too; the collector is flushed first so that the day's last
 //     results are in), then one outbox pass (outbound::OutboxRunner: build the message,
-//     DKIM-sign, submit through report.submit or POST to an https rua, record the outcome).
+//     DKIM-sign, submit through report.submit or POST to an https rua, record the outcome);
+//   - at start and then once a day, retention: what is older than report.analysis.store is
+//     purged (Store::purge, as `mailreport purge` does).
 //
 // Signals: SIGTERM and SIGINT end the pass after the entry being sent, stop the collector
 // (which commits what it holds) and exit 0; SIGHUP reloads the configuration and the signing
@@ -49,6 +51,8 @@ namespace {
 constexpr std::size_t kBatch = 10;  // entries per claim: bounds the lease a stop leaves behind
 // How often the builders look for due intervals (at most; a tick is serve.outbox-interval).
 constexpr std::int64_t kBuildEvery = 60;
+// How often retention runs.
+constexpr std::int64_t kPurgeEvery = 86400;
 
 std::int64_t now_seconds() {
   return std::chrono::duration_cast<std::chrono::seconds>(
@@ -144,6 +148,26 @@ void build(Setup& setup, store::Store& store, Logger& log, ingest::TlsrptCollect
   (void)build_due(store, setup.config, setup.aggregate, AggregateKinds::All, options, log);
 }
 
+// Retention (report.analysis.store); a failure is logged and tried again the next day.
+void purge(const config::Config& config, store::Store& store, Logger& log) {
+  const std::int64_t before = now_seconds() - config.report.analysis_retention.count();
+  auto r = store.purge(before);
+  if (!r) {
+    log.error("serve", "retention: " + r.error().describe());
+    return;
+  }
+  const std::uint64_t total = r->reports + r->raw_messages + r->evaluation_rows + r->tls_counts +
+                              r->outbox_entries + r->aggregate_reports;
+  if (total == 0) return;
+  log.info("serve", "retention (" + config::format_duration(config.report.analysis_retention) +
+                        "): removed " + std::to_string(r->reports) + " report(s), " +
+                        std::to_string(r->raw_messages) + " raw message(s), " +
+                        std::to_string(r->evaluation_rows) + " evaluation row(s), " +
+                        std::to_string(r->tls_counts) + " TLS count(s), " +
+                        std::to_string(r->outbox_entries) + " outbox entries, " +
+                        std::to_string(r->aggregate_reports) + " sent aggregate report(s)");
+}
+
 void pass(Setup& setup, store::Store& store, Logger& log, const std::atomic<bool>* stop) {
   outbound::OutboxRunner runner(setup.config, store, setup.signers, *setup.submitter, log);
   runner.set_stop_flag(stop);
@@ -214,7 +238,12 @@ int run_serve(const Context& ctx, bool once) {
            "sending the outbox every " + config::format_duration(cfg->serve.outbox_interval));
   ::sd_notify(0, "READY=1");
   std::int64_t next_build = 0;
+  std::int64_t next_purge = 0;
   for (;;) {
+    if (const std::int64_t now = now_seconds(); now >= next_purge) {
+      purge(*setup->config, **store, log);
+      next_purge = now + kPurgeEvery;
+    }
     if (const std::int64_t now = now_seconds(); now >= next_build) {
       build(*setup, **store, log, collector.get());
       next_build = now + kBuildEvery;

@@ -287,22 +287,38 @@ Result<Summary> SqliteStore::summary(std::size_t top_orgs) {
   return s;
 }
 
-Result<PurgeResult> SqliteStore::purge(std::int64_t received_before) {
+Result<PurgeResult> SqliteStore::purge(std::int64_t before) {
   auto tx = begin_write();
   if (!tx) return std::move(tx).error();
   PurgeResult r;
-  {
-    // Reports first: deleting a raw message only detaches its reports (ON DELETE SET NULL).
-    auto q = writer_->query("DELETE FROM reports WHERE received_at < ?1");
+  // Each statement deletes what is older than ?1; `count` (if any) gets how many rows went.
+  // Reports before raw messages: deleting a raw message only detaches its reports (ON DELETE
+  // SET NULL). tls_count_failures go with their tls_counts row (ON DELETE CASCADE).
+  const std::pair<const char*, std::uint64_t*> statements[] = {
+      {"DELETE FROM reports WHERE received_at < ?1", &r.reports},
+      {"DELETE FROM raw_messages WHERE received_at < ?1", &r.raw_messages},
+      {"DELETE FROM evaluations WHERE interval_begin < ?1", &r.evaluation_rows},
+      {"DELETE FROM evaluation_intervals WHERE interval_begin < ?1", nullptr},
+      {"DELETE FROM tls_counts WHERE day < ?1", &r.tls_counts},
+      {"DELETE FROM tls_rejected WHERE received_at < ?1", nullptr},
+      {"DELETE FROM outbox WHERE state IN ('sent', 'failed') AND finished_at < ?1",
+       &r.outbox_entries},
+      // A report still has to be sent while one of its deliveries is queued (the payload of an
+      // aggregate entry names its report, store/aggregate_payload.hpp).
+      {"DELETE FROM aggregate_reports WHERE created_at < ?1 AND NOT EXISTS ("
+       " SELECT 1 FROM outbox o WHERE o.state = 'queued'"
+       "   AND o.kind IN ('dmarc-aggregate', 'tls-aggregate') AND json_valid(o.payload)"
+       "   AND json_extract(o.payload, '$.report') = aggregate_reports.id)",
+       &r.aggregate_reports},
+      {"DELETE FROM outbox_rate WHERE window_end < ?1", nullptr},
+      {"DELETE FROM suppressions WHERE suppressed = 0 AND manual = 0 AND last_failure_at < ?1",
+       nullptr},
+  };
+  for (const auto& [sql, count] : statements) {
+    auto q = writer_->query(sql);
     if (!q) return std::move(q).error();
-    if (auto st = q->bind(1, received_before).run(); !st) return st.error();
-    r.reports = static_cast<std::uint64_t>(writer_->changes());
-  }
-  {
-    auto q = writer_->query("DELETE FROM raw_messages WHERE received_at < ?1");
-    if (!q) return std::move(q).error();
-    if (auto st = q->bind(1, received_before).run(); !st) return st.error();
-    r.raw_messages = static_cast<std::uint64_t>(writer_->changes());
+    if (auto st = q->bind(1, before).run(); !st) return st.error();
+    if (count != nullptr) *count = static_cast<std::uint64_t>(writer_->changes());
   }
   if (auto st = (*tx)->commit(); !st) return st.error();
   return r;

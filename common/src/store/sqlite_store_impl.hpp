@@ -29,7 +29,7 @@ class SqliteStore final : public Store {
   Status read_raw(std::int64_t id,
                   const std::function<Status(std::span<const char>)>& out) override;
   Result<Summary> summary(std::size_t top_orgs) override;
-  Result<PurgeResult> purge(std::int64_t received_before) override;
+  Result<PurgeResult> purge(std::int64_t before) override;
   // sqlite_evaluations.cpp
   Result<RecordStats> record_evaluations_counted(std::span<const auth::Evaluation> batch) override;
   Result<std::vector<EvaluationRow>> list_evaluations(const EvaluationFilter& filter) override;

@@ -133,6 +133,11 @@ struct Summary {
 struct PurgeResult {
   std::uint64_t reports = 0;
   std::uint64_t raw_messages = 0;
+  // What the reports we send keep (see purge()).
+  std::uint64_t evaluation_rows = 0;
+  std::uint64_t tls_counts = 0;
+  std::uint64_t outbox_entries = 0;
+  std::uint64_t aggregate_reports = 0;
 };
 
 // ---------------------------------------------------------------- evaluations (milter)
@@ -381,8 +386,13 @@ class Store {
                           const std::function<Status(std::span<const char>)>& out) = 0;
   virtual Result<Summary> summary(std::size_t top_orgs = 10) = 0;
 
-  // Deletes reports and raw messages received before `received_before`.
-  virtual Result<PurgeResult> purge(std::int64_t received_before) = 0;
+  // Retention, in one transaction, of everything older than `before`: reports and raw
+  // messages received before it; the milter's evaluation rows and the collector's TLS counts
+  // of hours/days that began before it (reported or not: serve was down for longer than the
+  // retention) and rejected datagrams; outbox entries sent or failed before it; aggregate
+  // reports built before it with no delivery still queued; bounce counts of destinations that
+  // are not suppressed and last bounced before it (suppressions stay until removed).
+  virtual Result<PurgeResult> purge(std::int64_t before) = 0;
 
   // Adds a batch of the milter's evaluations to their aggregated rows (see EvaluationRow), in
   // one transaction: all or nothing. Evaluations without a DMARC record with rua= are
