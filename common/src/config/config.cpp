@@ -62,8 +62,9 @@ constexpr std::array<std::string_view, 5> kDefaultAnalysisAddresses = {
     "dmarc@*", "dmarc-reports@*", "tlsrpt@*", "abuse@*", "postmaster@*"};
 constexpr std::array<std::string_view, 2> kDefaultTrustedNetworks = {"127.0.0.0/8", "::1/128"};
 // signature.<id>.headers: what Stalwart signs, plus Auto-Submitted (RFC 3834) which our
-// reports carry. RFC 6376 §5.4: From MUST be signed.
-constexpr std::array<std::string_view, 12> kDefaultSignedHeaders = {"From",
+// reports carry, and the two fields RFC 8460 §5.3 says a TLS report SHOULD sign (signed only
+// when present). RFC 6376 §5.4: From MUST be signed.
+constexpr std::array<std::string_view, 14> kDefaultSignedHeaders = {"From",
                                                                     "To",
                                                                     "Cc",
                                                                     "Subject",
@@ -74,7 +75,9 @@ constexpr std::array<std::string_view, 12> kDefaultSignedHeaders = {"From",
                                                                     "MIME-Version",
                                                                     "Content-Type",
                                                                     "Content-Transfer-Encoding",
-                                                                    "Auto-Submitted"};
+                                                                    "Auto-Submitted",
+                                                                    "TLS-Report-Domain",
+                                                                    "TLS-Report-Submitter"};
 
 // The failure report kinds, as their sections are named.
 constexpr std::array<std::string_view, 3> kFailureKinds = {"dmarc", "dkim", "spf"};

@@ -190,7 +190,8 @@ max-age = "1d"
   EXPECT_EQ(rsa.headers,
             (std::vector<std::string>{"From", "To", "Cc", "Subject", "Date", "Message-ID",
                                       "In-Reply-To", "References", "MIME-Version", "Content-Type",
-                                      "Content-Transfer-Encoding", "Auto-Submitted"}));
+                                      "Content-Transfer-Encoding", "Auto-Submitted",
+                                      "TLS-Report-Domain", "TLS-Report-Submitter"}));
   EXPECT_EQ(rsa.canonicalization, "relaxed/relaxed");
   const SignatureConfig& ed = c->signatures.at("ed");
   EXPECT_EQ(ed.algorithm, "ed25519-sha256");

@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <sstream>
 
 #include "../auth/dkim_test_keys.hpp"
 #include "aggregate_test_support.hpp"
@@ -199,8 +200,17 @@ TEST_F(AggregateMessageTest, SignedReportsVerify) {
   sig.domain = "ours.example";
   sig.selector = "mr";
   sig.algorithm = "ed25519-sha256";
-  sig.headers = {"From",       "To",           "Subject",      "Date",
-                 "Message-ID", "MIME-Version", "Content-Type", "Auto-Submitted"};
+  // As the default signature.<id>.headers: the TLS-Report-* fields are signed when present.
+  sig.headers = {"From",
+                 "To",
+                 "Subject",
+                 "Date",
+                 "Message-ID",
+                 "MIME-Version",
+                 "Content-Type",
+                 "Auto-Submitted",
+                 "TLS-Report-Domain",
+                 "TLS-Report-Submitter"};
   config_->signatures["ed"] = sig;
   auto signers = Signers::load(*config_);
   ASSERT_TRUE(signers) << signers.error().describe();
@@ -221,6 +231,19 @@ TEST_F(AggregateMessageTest, SignedReportsVerify) {
     ASSERT_TRUE(signed_message) << signed_message.error().describe();
     const std::string& msg = *signed_message;
     ASSERT_EQ(msg.rfind("DKIM-Signature:", 0), 0u);
+    // RFC 8460 §5.3: TLS-Report-Domain and TLS-Report-Submitter SHOULD be signed.
+    std::string h_tag;
+    for (const auto& [name, value] : header_fields(msg)) {
+      if (name != "DKIM-Signature") continue;
+      std::istringstream tags(value);
+      for (std::string tag; std::getline(tags, tag, ';');) {
+        tag.erase(0, tag.find_first_not_of(" \t"));
+        if (tag.rfind("h=", 0) == 0) h_tag = tag;
+      }
+    }
+    const bool tls = report.kind == store::kTlsAggregateKind;
+    EXPECT_EQ(h_tag.find("TLS-Report-Domain") != std::string::npos, tls) << h_tag;
+    EXPECT_EQ(h_tag.find("TLS-Report-Submitter") != std::string::npos, tls) << h_tag;
 
     auto v = (*verifier)->start("aggregate-message-test");
     for (const auto& [name, value] : header_fields(msg)) {
