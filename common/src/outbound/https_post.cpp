@@ -14,24 +14,16 @@
 // environment variables.
 #include "mailreport/outbound/https_post.hpp"
 
-#include <curl/curl.h>
-
 #include <algorithm>
 #include <cstring>
-#include <mutex>
+
+#include "outbound/curl_handle.hpp"
 
 namespace mailreport::outbound {
 
 namespace {
 
-struct CurlDeleter {
-  void operator()(CURL* c) const noexcept { curl_easy_cleanup(c); }
-};
-struct SlistDeleter {
-  void operator()(curl_slist* l) const noexcept { curl_slist_free_all(l); }
-};
-using CurlPtr = std::unique_ptr<CURL, CurlDeleter>;
-using SlistPtr = std::unique_ptr<curl_slist, SlistDeleter>;
+using curl::SlistPtr;
 
 constexpr std::size_t kReplyCap = 512;  // bytes of the answer's body kept for the detail
 
@@ -57,15 +49,12 @@ std::string one_line(std::string s) {
 
 class CurlHttpsPoster final : public HttpsPoster {
  public:
-  explicit CurlHttpsPoster(HttpsPostOptions options) : options_(std::move(options)) {
-    static std::once_flag once;
-    std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-  }
+  explicit CurlHttpsPoster(HttpsPostOptions options) : options_(std::move(options)) {}
 
   SubmitOutcome post(std::string_view url_in, std::string_view content_type,
                      std::string_view body) override {
     const std::string url(url_in);
-    CurlPtr curl(curl_easy_init());
+    curl::EasyPtr curl = curl::new_easy();
     if (!curl) return {SubmitStatus::TempFail, "curl_easy_init failed"};
     CURL* c = curl.get();
     char errbuf[CURL_ERROR_SIZE] = {};

@@ -52,6 +52,14 @@ namespace mailreport::outbound {
 
 namespace {
 
+// The message signed with the signature ids `ids` (report.<kind>.sign); as it is when there
+// are none (unsigned reports, the default for a site without keys).
+Result<std::string> sign_if_asked(const Signers& signers, const std::vector<std::string>& ids,
+                                  std::string message) {
+  if (ids.empty()) return message;
+  return signers.sign(ids, message);
+}
+
 constexpr std::int64_t kFirstBackoff = 60;  // 1 min
 constexpr std::int64_t kMaxBackoff = 3600;  // 1 h
 constexpr std::int64_t kPutBackDelay = 3600;
@@ -227,14 +235,11 @@ void OutboxRunner::send_failure_report(Pass& pass, const store::OutboxEntry& e) 
   }
   auto built = build_failure_report(*payload, *config_, pass.now);
   if (!built) return pass.fail(e, "cannot build the report: " + built.error().message);
-  std::string message = std::move(built->message);
-  if (!settings.sign.empty()) {
-    auto signed_message = signers_.sign(settings.sign, message);
-    if (!signed_message) {
-      return pass.retry_or_expire(e, "cannot sign: " + signed_message.error().message);
-    }
-    message = std::move(*signed_message);
+  auto signed_message = sign_if_asked(signers_, settings.sign, std::move(built->message));
+  if (!signed_message) {
+    return pass.retry_or_expire(e, "cannot sign: " + signed_message.error().message);
   }
+  const std::string& message = *signed_message;
   // RFC 7489 §7.1: a report larger than the URI's "!size" is not sent.
   if (payload->request.max_size > 0 && message.size() > payload->request.max_size) {
     return pass.fail(e, "the report has " + std::to_string(message.size()) +
@@ -359,14 +364,11 @@ void OutboxRunner::send_aggregate_report(Pass& pass, const store::OutboxEntry& e
 
   auto built = build_aggregate_message(*report, *config_, target.address, pass.now);
   if (!built) return pass.fail(e, "cannot build the report message: " + built.error().message);
-  std::string message = std::move(built->message);
-  if (!settings.sign.empty()) {
-    auto signed_message = signers_.sign(settings.sign, message);
-    if (!signed_message) {
-      return pass.retry_or_expire(e, "cannot sign: " + signed_message.error().message);
-    }
-    message = std::move(*signed_message);
+  auto signed_message = sign_if_asked(signers_, settings.sign, std::move(built->message));
+  if (!signed_message) {
+    return pass.retry_or_expire(e, "cannot sign: " + signed_message.error().message);
   }
+  const std::string& message = *signed_message;
   // RFC 7489 §7.1 "!size" and our own max-size (see the file comment: the signed message).
   if (target.max_size > 0 && message.size() > target.max_size) {
     return pass.fail(e, "the report message has " + std::to_string(message.size()) +

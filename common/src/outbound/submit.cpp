@@ -15,7 +15,6 @@
 // Not done: SMTP AUTH (a relay on loopback or the local MTA does not ask for it); LMTP.
 #include "mailreport/outbound/submit.hpp"
 
-#include <curl/curl.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -28,11 +27,11 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
-#include <mutex>
 #include <thread>
 #include <vector>
 
 #include "mailreport/util/bytes.hpp"
+#include "outbound/curl_handle.hpp"
 
 extern char** environ;
 
@@ -261,19 +260,7 @@ class SendmailSubmitter final : public Submitter {
 
 // ---------------------------------------------------------------- SMTP (libcurl)
 
-struct CurlDeleter {
-  void operator()(CURL* c) const noexcept { curl_easy_cleanup(c); }
-};
-struct SlistDeleter {
-  void operator()(curl_slist* l) const noexcept { curl_slist_free_all(l); }
-};
-using CurlPtr = std::unique_ptr<CURL, CurlDeleter>;
-using SlistPtr = std::unique_ptr<curl_slist, SlistDeleter>;
-
-void global_init() {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
+using curl::SlistPtr;
 
 struct Upload {
   std::string_view data;
@@ -291,13 +278,11 @@ extern "C" size_t read_upload(char* buf, size_t size, size_t nitems, void* user)
 
 class SmtpSubmitter final : public Submitter {
  public:
-  explicit SmtpSubmitter(config::SubmitConfig config) : config_(std::move(config)) {
-    global_init();
-  }
+  explicit SmtpSubmitter(config::SubmitConfig config) : config_(std::move(config)) {}
 
   SubmitOutcome submit(std::string_view envelope_from, std::string_view recipient,
                        std::string_view message) override {
-    CurlPtr curl(curl_easy_init());
+    curl::EasyPtr curl = curl::new_easy();
     if (!curl) return {SubmitStatus::TempFail, "curl_easy_init failed"};
     CURL* c = curl.get();
     char errbuf[CURL_ERROR_SIZE] = {};
