@@ -167,7 +167,11 @@ Result<BuildStats> AggregateBuilder::run(const BuildOptions& options) {
   }
 
   const bool move_watermark = options.domain.empty() && !options.dry_run;
-  for (const auto& [b, e] : due) {
+  for (const auto& due_interval : due) {
+    // Plain names, not a structured binding: the lambdas below capture them (clang 14 cannot
+    // capture structured bindings).
+    const std::int64_t b = due_interval.first;
+    const std::int64_t e = due_interval.second;
     BuildStats interval_stats;
     store::AggregateBatch batch;
     batch.kind = kind;
