@@ -235,18 +235,12 @@ Status insert_delivery(Connection& db, const std::string& kind, const AggregateR
   auto payload = delivery_payload(e, report_id);
   if (!payload) return std::move(payload).error();
   const std::int64_t created = e.created_at != 0 ? e.created_at : report.created_at;
-  auto q = db.query(
-      "INSERT INTO outbox (kind, recipient, reported_domain, created_at, state, attempts,"
-      " next_attempt_at, payload) VALUES (?1, ?2, ?3, ?4, 'queued', 0, ?5, ?6)");
-  if (!q) return std::move(q).error();
-  q->bind(1, kind)
-      .bind(2, e.recipient)
-      .bind(3,
-            normalize_domain(e.reported_domain.empty() ? report.policy_domain : e.reported_domain))
-      .bind(4, created)
-      .bind(5, e.next_attempt_at != 0 ? e.next_attempt_at : created)
-      .bind(6, *payload);
-  return q->run();
+  auto id = insert_outbox(
+      db, kind, e.recipient,
+      normalize_domain(e.reported_domain.empty() ? report.policy_domain : e.reported_domain),
+      created, e.next_attempt_at != 0 ? e.next_attempt_at : created, *payload);
+  if (!id) return std::move(id).error();
+  return {};
 }
 
 }  // namespace

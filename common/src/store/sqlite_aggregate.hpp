@@ -19,6 +19,12 @@ namespace mailreport::store::sqlite {
 Status read_unreported_evaluations(Connection& db, std::int64_t end, std::string_view domain,
                                    const std::function<bool(EvaluationRow&&)>& emit);
 
+// Queues one outbox entry (state queued, no attempts) and returns its id (sqlite_outbox.cpp).
+Result<std::int64_t> insert_outbox(Connection& db, std::string_view kind,
+                                   std::string_view recipient, std::string_view reported_domain,
+                                   std::int64_t created_at, std::int64_t next_attempt_at,
+                                   std::string_view payload);
+
 // The outbox entry sent with this Message-ID (with or without angle brackets), the newest when
 // several were; NotFound (sqlite_outbox.cpp).
 Result<OutboxEntry> find_outbox_by_message_id(Connection& db, std::string_view message_id);

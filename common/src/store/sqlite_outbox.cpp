@@ -86,21 +86,6 @@ OutboxEntry entry_from(const Query& q, bool with_payload) {
   return e;
 }
 
-Result<std::int64_t> insert(Connection& db, std::string_view kind, std::string_view recipient,
-                            std::string_view reported_domain, std::int64_t created_at,
-                            std::int64_t next_attempt_at, std::string_view payload) {
-  auto q = db.query(kInsert);
-  if (!q) return std::move(q).error();
-  q->bind(1, kind)
-      .bind(2, recipient)
-      .bind(3, reported_domain)
-      .bind(4, created_at)
-      .bind(5, next_attempt_at)
-      .bind(6, payload);
-  if (auto st = q->run(); !st) return std::move(st).error();
-  return db.last_insert_rowid();
-}
-
 // Takes one report from the (kind, recipient) window of `time`; false when it is used up.
 Result<bool> take_rate(Connection& db, const std::string& kind, const std::string& recipient,
                        std::int64_t time, std::uint32_t limit, std::int64_t period) {
@@ -138,6 +123,22 @@ Status finish(Connection& db, std::string_view sql, std::int64_t id, std::int64_
 }
 
 }  // namespace
+
+Result<std::int64_t> insert_outbox(Connection& db, std::string_view kind,
+                                   std::string_view recipient, std::string_view reported_domain,
+                                   std::int64_t created_at, std::int64_t next_attempt_at,
+                                   std::string_view payload) {
+  auto q = db.query(kInsert);
+  if (!q) return std::move(q).error();
+  q->bind(1, kind)
+      .bind(2, recipient)
+      .bind(3, reported_domain)
+      .bind(4, created_at)
+      .bind(5, next_attempt_at)
+      .bind(6, payload);
+  if (auto st = q->run(); !st) return std::move(st).error();
+  return db.last_insert_rowid();
+}
 
 Result<OutboxEntry> find_outbox_by_message_id(Connection& db, std::string_view message_id) {
   // A DSN's Message-ID comes with or without angle brackets (RFC 5322 §3.6.4 msg-id); the
@@ -180,8 +181,8 @@ Status queue_failure_reports(Connection& db, std::span<const auth::Evaluation> b
           continue;
         }
       }
-      auto id = insert(db, kind, req.recipient, normalize_domain(req.reported_domain), time, time,
-                       failure_payload_to_json(ev, req));
+      auto id = insert_outbox(db, kind, req.recipient, normalize_domain(req.reported_domain), time,
+                              time, failure_payload_to_json(ev, req));
       if (!id) return std::move(id).error();
       ++stats.reports_queued;
     }
@@ -199,8 +200,9 @@ Result<std::int64_t> SqliteStore::enqueue_outbox(const OutboxEntry& entry) {
   auto tx = begin_write();
   if (!tx) return std::move(tx).error();
   std::int64_t next = entry.next_attempt_at != 0 ? entry.next_attempt_at : entry.created_at;
-  auto id = insert(*writer_, entry.kind, entry.recipient, normalize_domain(entry.reported_domain),
-                   entry.created_at, next, entry.payload);
+  auto id =
+      insert_outbox(*writer_, entry.kind, entry.recipient, normalize_domain(entry.reported_domain),
+                    entry.created_at, next, entry.payload);
   if (!id) return id;
   if (auto st = (*tx)->commit(); !st) return std::move(st).error();
   return id;
