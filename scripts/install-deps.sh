@@ -9,13 +9,13 @@ set -euo pipefail
 
 build_pkgs=(
   build-essential cmake ninja-build pkg-config
-  libssl-dev libxml2-dev libgmime-3.0-dev libsqlite3-dev zlib1g-dev libarchive-dev
+  libssl-dev libxml2-dev libgmime-3.0-dev libsqlite3-dev libpq-dev zlib1g-dev libarchive-dev
   nlohmann-json3-dev libtomlplusplus-dev libcli11-dev libsystemd-dev
   libmilter-dev libopendkim-dev libspf2-dev libpsl-dev libunbound-dev libcurl4-openssl-dev
 )
 test_pkgs=(
   libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev sqlite3 time
-  postfix opendkim opendkim-tools opendmarc libopendmarc-dev
+  postfix opendkim opendkim-tools opendmarc libopendmarc-dev postgresql
   debhelper lintian systemd m4 groff-base ccache python3
 )
 

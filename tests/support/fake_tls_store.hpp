@@ -4,6 +4,7 @@
 #pragma once
 
 #include <algorithm>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <tuple>
@@ -142,6 +143,9 @@ class FakeTlsStore final : public store::Store {
   Status add_suppression(std::string_view, std::string_view, std::int64_t) override { return no(); }
   Status remove_suppression(std::string_view) override { return no(); }
   Result<std::vector<store::Suppression>> list_suppressions() override { return no(); }
+  Result<std::unique_ptr<store::JobLock>> try_lock_job(std::string_view) override {
+    return std::make_unique<store::JobLock>();
+  }
 
  private:
   mutable std::mutex mu_;

@@ -2,6 +2,14 @@
 // and retention (see mailreport/store/sqlite_store.hpp).
 #include <algorithm>
 #include <chrono>
+#include <cctype>
+#include <cerrno>
+#include <cstring>
+#include <set>
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include "mailreport/store/sha256.hpp"
 #include "store/codec.hpp"
@@ -455,3 +463,63 @@ Result<std::unique_ptr<Store>> open_sqlite_store(const SqliteOptions& options) {
 }
 
 }  // namespace mailreport::store
+
+namespace mailreport::store::sqlite {
+
+namespace {
+
+// Job names held in this process (a :memory: store has no file to lock; and flock, per open
+// file description, would also refuse a second holder here, but only for files).
+std::mutex g_jobs_mu;
+std::set<std::string> g_jobs;
+
+class SqliteJobLock final : public JobLock {
+ public:
+  SqliteJobLock(std::string key, int fd) : key_(std::move(key)), fd_(fd) {}
+  ~SqliteJobLock() override {
+    if (fd_ >= 0) ::close(fd_);  // releases the flock
+    std::lock_guard lock(g_jobs_mu);
+    g_jobs.erase(key_);
+  }
+  SqliteJobLock(const SqliteJobLock&) = delete;
+  SqliteJobLock& operator=(const SqliteJobLock&) = delete;
+
+ private:
+  std::string key_;
+  int fd_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<JobLock>> SqliteStore::try_lock_job(std::string_view name) {
+  for (char c : name) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_')) {
+      return make_error(ErrorCode::Invalid, "job name '" + std::string(name) + "'");
+    }
+  }
+  const bool memory = options_.path.empty() || options_.path == ":memory:";
+  std::string key = (memory ? ":memory:" + std::to_string(reinterpret_cast<std::uintptr_t>(this))
+                           : options_.path.string()) + "\n" +
+                    std::string(name);
+  {
+    std::lock_guard lock(g_jobs_mu);
+    if (!g_jobs.insert(key).second) return std::unique_ptr<JobLock>();
+  }
+  int fd = -1;
+  if (!memory) {
+    // Beside the store: other processes (another serve, the CLI) see the same file.
+    std::string path = options_.path.string() + "-job-" + std::string(name) + ".lock";
+    fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+    if (fd < 0 || ::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+      const int err = errno;
+      if (fd >= 0) ::close(fd);
+      std::lock_guard lock(g_jobs_mu);
+      g_jobs.erase(key);
+      if (fd >= 0 && err == EWOULDBLOCK) return std::unique_ptr<JobLock>();
+      return make_error(ErrorCode::Io, path + ": " + std::strerror(err));
+    }
+  }
+  return std::unique_ptr<JobLock>(new SqliteJobLock(std::move(key), fd));
+}
+
+}  // namespace mailreport::store::sqlite

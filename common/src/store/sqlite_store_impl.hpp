@@ -68,6 +68,8 @@ class SqliteStore final : public Store {
                          std::int64_t now) override;
   Status remove_suppression(std::string_view address) override;
   Result<std::vector<Suppression>> list_suppressions() override;
+  // sqlite_store.cpp
+  Result<std::unique_ptr<JobLock>> try_lock_job(std::string_view name) override;
 
   const SqliteOptions& options() const noexcept { return options_; }
 

@@ -364,6 +364,16 @@ class WriteTransaction {
   virtual Status commit() = 0;
 };
 
+// ---------------------------------------------------------------- cluster jobs
+
+// Held while a job that one node at a time should run (an aggregate build) runs; released
+// when destroyed, and by the database/OS when the holder dies (PostgreSQL: a session advisory
+// lock; SQLite: an flock on a file beside the store).
+class JobLock {
+ public:
+  virtual ~JobLock() = default;
+};
+
 // ---------------------------------------------------------------- the store
 
 class Store {
@@ -485,6 +495,13 @@ class Store {
   virtual Status remove_suppression(std::string_view address) = 0;
   // Every address with failures or suppressed, by address.
   virtual Result<std::vector<Suppression>> list_suppressions() = 0;
+
+  // ----- cluster
+
+  // Takes the lock of job `name` unless another process (or another caller in this one) holds
+  // it: a null pointer then, not an error. Correctness never rests on it (commits are
+  // compare-and-set); it keeps several nodes from doing the same work at once.
+  virtual Result<std::unique_ptr<JobLock>> try_lock_job(std::string_view name) = 0;
 };
 
 // A stored raw message as an Input for the extractor: in memory up to `memory_limit` bytes,
