@@ -2,9 +2,11 @@
 #pragma once
 
 #include "mailreport/util/result.hpp"
-#include "store/sqlite_db.hpp"
+#include "store/sql_db.hpp"
 
 namespace mailreport::store::sqlite {
+
+using sql::Connection;
 
 // Applies every migration newer than the store's schema_version, in one transaction. Fails
 // when the store was written by a newer build (its version is higher than ours).

@@ -1,4 +1,4 @@
-// SqliteStore: aggregate reports we send (issue 5; schema migration 5, tables
+// SqlStore: aggregate reports we send (issue 5; schema migration 5, tables
 // aggregate_watermarks and aggregate_reports, the `reported` columns of evaluations, tls_counts
 // and tls_count_failures; see "aggregate reports we send" in mailreport/store/store.hpp).
 //
@@ -16,61 +16,58 @@
 //   any store method meanwhile;
 // - a ":memory:" store has one connection, guarded by the writer's mutex, which the callback's
 //   commit needs: the walk reads every row first, releases the lock, then calls back (such a
-//   store is for tests; its rows are in memory anyway).
+//   store is for tests; its rows are in memory anyway);
+// - PostgreSQL walks on a pooled connection in a REPEATABLE READ transaction, through a
+//   server-side cursor fetched in batches; the callback's commits take other connections.
+// In PostgreSQL, batch commits of one kind are serialised by a transaction advisory lock, so
+// that the watermark compared is the one the commit replaces; the reported counts are
+// compare-and-set either way (a row another builder marked meanwhile makes the UPDATE match
+// nothing: Conflict). A deadlock with a concurrent evaluation batch is retried.
 //
 // Not done: deleting old reports (they are the record of what was sent).
-#include "store/sqlite_aggregate.hpp"
+#include "store/sql_aggregate.hpp"
 
+#include <chrono>
 #include <mutex>
 #include <string>
 #include <vector>
 
 #include "mailreport/store/aggregate_payload.hpp"
 #include "store/report_keys.hpp"
-#include "store/sqlite_store_impl.hpp"
+#include "store/sql_store_impl.hpp"
 
-namespace mailreport::store::sqlite {
+namespace mailreport::store::sql {
 
 namespace {
-
-// A connection of its own for one walk (see the file comment), read only.
-Result<std::unique_ptr<Connection>> open_walk_connection(const SqliteOptions& options) {
-  auto db = Connection::open(options.path,
-                             options.read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE);
-  if (!db) return db;
-  sqlite3_busy_timeout((*db)->get(), static_cast<int>(options.busy_timeout.count()));
-  if (auto st = (*db)->exec("PRAGMA query_only = ON"); !st) return std::move(st).error();
-  return db;
-}
 
 // Runs `read` on a snapshot and hands its rows to `fn` (false stops), so that `fn` may commit
 // to the store meanwhile (see the file comment).
 template <class Row>
 Status walk_snapshot(
-    const SqliteOptions& options, Connection& shared, std::mutex& shared_mu,
+    ConnectionSource& source,
     const std::function<Status(Connection&, const std::function<bool(Row&&)>&)>& read,
     const std::function<bool(const Row&)>& fn) {
-  if (options.path == ":memory:") {
+  bool buffered = false;
+  auto lease = source.walker(buffered);
+  if (!lease) return std::move(lease).error();
+  if (buffered) {
     std::vector<Row> rows;
-    {
-      std::lock_guard lock(shared_mu);
-      auto st = read(shared, [&rows](Row&& r) {
-        rows.push_back(std::move(r));
-        return true;
-      });
-      if (!st) return st;
-    }
+    auto st = read(**lease, [&rows](Row&& r) {
+      rows.push_back(std::move(r));
+      return true;
+    });
+    *lease = Lease();
+    if (!st) return st;
     for (const Row& r : rows) {
       if (!fn(r)) break;
     }
     return {};
   }
-  auto db = open_walk_connection(options);
-  if (!db) return std::move(db).error();
+  Connection& db = **lease;
   // One read transaction: every SELECT of the walk sees the same committed state.
-  if (auto st = (*db)->exec("BEGIN"); !st) return st;
-  auto st = read(**db, [&fn](Row&& r) { return fn(r); });
-  (void)(*db)->exec("COMMIT");
+  if (auto st = db.exec(db.begin_read_sql()); !st) return st;
+  auto st = read(db, [&fn](Row&& r) { return fn(r); });
+  (void)db.exec(st ? "COMMIT" : "ROLLBACK");
   return st;
 }
 
@@ -82,6 +79,20 @@ Result<std::optional<std::int64_t>> read_watermark(Connection& db, std::string_v
   if (!row) return std::move(row).error();
   if (!*row) return std::optional<std::int64_t>{};
   return std::optional<std::int64_t>{q->i64(0)};
+}
+
+std::int64_t now_seconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// The advisory lock key of a kind's batch commits: a constant prefix and the kind's bytes, so
+// that it differs from the job locks' keys (pg_store.cpp).
+std::int64_t kind_lock_key(std::string_view kind) {
+  std::uint64_t h = 0x6d72616767000000ull;  // "mragg"
+  for (unsigned char c : kind) h = (h ^ c) * 0x100000001b3ull;
+  return static_cast<std::int64_t>(h >> 1);
 }
 
 std::string describe(const std::optional<std::int64_t>& watermark) {
@@ -104,11 +115,13 @@ CountSql count_sql(const char* table, const char* what, const char* count, const
   s.two = count2 != nullptr;
   std::string set = std::string(reported) + " = ?2";
   std::string where =
-      std::string(" WHERE id = ?1 AND ") + reported + " = ?3 AND ?2 <= " + count + " AND ?2 >= ?3";
+      std::string(" WHERE id = ?1 AND ") + reported + " = ?3 AND ?2 <= " + count +
+      " AND CAST(?2 AS BIGINT) >= CAST(?3 AS BIGINT)";
   std::string cols = std::string(count) + ", " + reported;
   if (s.two) {
     set += std::string(", ") + reported2 + " = ?4";
-    where += std::string(" AND ") + reported2 + " = ?5 AND ?4 <= " + count2 + " AND ?4 >= ?5";
+    where += std::string(" AND ") + reported2 + " = ?5 AND ?4 <= " + count2 +
+             " AND CAST(?4 AS BIGINT) >= CAST(?5 AS BIGINT)";
     cols += std::string(", ") + count2 + ", " + reported2;
   }
   s.update = std::string("UPDATE ") + table + " SET " + set + where;
@@ -209,7 +222,7 @@ Result<std::int64_t> insert_report(Connection& db, const std::string& kind,
   auto q = db.query(
       "INSERT INTO aggregate_reports (kind, report_id, policy_domain, date_begin, date_end,"
       " created_at, filename, records, messages, content)"
-      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
+      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) RETURNING id");
   if (!q) return std::move(q).error();
   q->bind(1, kind)
       .bind(2, r.report_id)
@@ -221,13 +234,16 @@ Result<std::int64_t> insert_report(Connection& db, const std::string& kind,
       .bind(8, r.records)
       .bind(9, r.messages)
       .bind_blob(10, r.content);
-  if (auto st = q->run(); !st) {
-    if ((db.last_error_code() & 0xff) == SQLITE_CONSTRAINT) {  // the UNIQUE report_id
+  auto row = q->step();
+  if (!row) {
+    if (db.last_error() == ErrorClass::Unique) {  // the UNIQUE report_id
       return make_error(ErrorCode::Conflict, "report id " + r.report_id + " is already used");
     }
-    return std::move(st).error();
+    return std::move(row).error();
   }
-  return db.last_insert_rowid();
+  std::int64_t id = q->i64(0);
+  if (auto st = q->run(); !st) return std::move(st).error();
+  return id;
 }
 
 Status insert_delivery(Connection& db, const std::string& kind, const AggregateReport& report,
@@ -245,36 +261,43 @@ Status insert_delivery(Connection& db, const std::string& kind, const AggregateR
 
 }  // namespace
 
-Result<std::optional<std::int64_t>> SqliteStore::aggregate_watermark(std::string_view kind) {
-  std::lock_guard lock(reader_mutex());
-  return read_watermark(reader(), kind);
+Result<std::optional<std::int64_t>> SqlStore::aggregate_watermark(std::string_view kind) {
+  auto rd = source_->reader();
+  if (!rd) return std::move(rd).error();
+  return read_watermark(**rd, kind);
 }
 
-Status SqliteStore::for_each_unreported_evaluation(
+Status SqlStore::for_each_unreported_evaluation(
     std::int64_t end, std::string_view domain,
     const std::function<bool(const EvaluationRow&)>& fn) {
   std::function<Status(Connection&, const std::function<bool(EvaluationRow &&)>&)> read =
       [end, domain](Connection& db, const std::function<bool(EvaluationRow &&)>& emit) {
         return read_unreported_evaluations(db, end, domain, emit);
       };
-  return walk_snapshot<EvaluationRow>(options_, *writer_, write_mu_, read, fn);
+  return walk_snapshot<EvaluationRow>(*source_, read, fn);
 }
 
-Status SqliteStore::for_each_unreported_tls(std::int64_t end, std::string_view domain,
+Status SqlStore::for_each_unreported_tls(std::int64_t end, std::string_view domain,
                                             const std::function<bool(const TlsPolicyCount&)>& fn) {
   std::function<Status(Connection&, const std::function<bool(TlsPolicyCount &&)>&)> read =
       [end, domain](Connection& db, const std::function<bool(TlsPolicyCount &&)>& emit) {
         return read_unreported_tls(db, end, domain, emit);
       };
-  return walk_snapshot<TlsPolicyCount>(options_, *writer_, write_mu_, read, fn);
+  return walk_snapshot<TlsPolicyCount>(*source_, read, fn);
 }
 
-Result<std::vector<std::int64_t>> SqliteStore::commit_aggregate_batch(const AggregateBatch& batch) {
+Result<std::vector<std::int64_t>> SqlStore::commit_aggregate_batch(const AggregateBatch& batch) {
   if (batch.kind.empty()) return make_error(ErrorCode::Invalid, "aggregate batch without a kind");
-  auto tx = begin_write();
-  if (!tx) return std::move(tx).error();
-  Connection& db = *writer_;
-  // Returning early drops `tx`: everything below is rolled back.
+  using Ids = Result<std::vector<std::int64_t>>;
+  return in_write_tx<Ids>([&batch](Connection& db) -> Ids {
+  // Returning an error rolls everything below back.
+  if (db.dialect() == Dialect::Postgres) {
+    // Batches of one kind commit one at a time across the cluster, so that the watermark
+    // read below is still true at commit (SQLite's BEGIN IMMEDIATE serialises them anyway).
+    auto lock = db.query("SELECT pg_advisory_xact_lock(?1)");
+    if (!lock) return std::move(lock).error();
+    if (auto st = lock->bind(1, kind_lock_key(batch.kind)).run(); !st) return std::move(st).error();
+  }
   if (batch.expect_watermark) {
     auto current = read_watermark(db, batch.kind);
     if (!current) return std::move(current).error();
@@ -305,21 +328,23 @@ Result<std::vector<std::int64_t>> SqliteStore::commit_aggregate_batch(const Aggr
   }
   if (batch.watermark) {
     auto q = db.query(
-        "INSERT INTO aggregate_watermarks (kind, end_at, updated_at) VALUES (?1, ?2, unixepoch())"
+        "INSERT INTO aggregate_watermarks (kind, end_at, updated_at) VALUES (?1, ?2, ?3)"
         " ON CONFLICT (kind) DO UPDATE SET end_at = excluded.end_at,"
         " updated_at = excluded.updated_at");
     if (!q) return std::move(q).error();
-    if (auto st = q->bind(1, batch.kind).bind(2, *batch.watermark).run(); !st) {
+    if (auto st = q->bind(1, batch.kind).bind(2, *batch.watermark).bind(3, now_seconds()).run();
+        !st) {
       return std::move(st).error();
     }
   }
-  if (auto st = (*tx)->commit(); !st) return std::move(st).error();
   return ids;
+  });
 }
 
-Result<AggregateReport> SqliteStore::get_aggregate_report(std::int64_t id) {
-  std::lock_guard lock(reader_mutex());
-  auto q = reader().query(std::string(kReportColumns) +
+Result<AggregateReport> SqlStore::get_aggregate_report(std::int64_t id) {
+  auto rd = source_->reader();
+  if (!rd) return std::move(rd).error();
+  auto q = (*rd)->query(std::string(kReportColumns) +
                           ", content FROM aggregate_reports"
                           " WHERE id = ?1");
   if (!q) return std::move(q).error();
@@ -331,7 +356,7 @@ Result<AggregateReport> SqliteStore::get_aggregate_report(std::int64_t id) {
   return report_from(*q, true);
 }
 
-Result<std::vector<AggregateReport>> SqliteStore::list_aggregate_reports(
+Result<std::vector<AggregateReport>> SqlStore::list_aggregate_reports(
     const AggregateReportFilter& filter) {
   std::string sql = std::string(kReportColumns) + " FROM aggregate_reports";
   std::string where;
@@ -343,13 +368,14 @@ Result<std::vector<AggregateReport>> SqliteStore::list_aggregate_reports(
   if (!filter.domain.empty()) add("policy_domain = ?2");
   if (filter.since) add("date_begin >= ?3");
   sql += where + " ORDER BY date_begin DESC, id DESC LIMIT ?4";
-  std::lock_guard lock(reader_mutex());
-  auto q = reader().query(sql);
+  auto rd = source_->reader();
+  if (!rd) return std::move(rd).error();
+  auto q = (*rd)->query(sql);
   if (!q) return std::move(q).error();
   if (!filter.kind.empty()) q->bind(1, filter.kind);
   if (!filter.domain.empty()) q->bind(2, normalize_domain(filter.domain));
   if (filter.since) q->bind(3, *filter.since);
-  q->bind(4, filter.limit == 0 ? std::int64_t{-1} : static_cast<std::int64_t>(filter.limit));
+  q->bind(4, filter.limit == 0 ? kNoLimit : static_cast<std::int64_t>(filter.limit));
   std::vector<AggregateReport> out;
   for (;;) {
     auto row = q->step();
@@ -359,4 +385,4 @@ Result<std::vector<AggregateReport>> SqliteStore::list_aggregate_reports(
   }
 }
 
-}  // namespace mailreport::store::sqlite
+}  // namespace mailreport::store::sql

@@ -1,6 +1,5 @@
-// Private to the SQLite store: the pieces of the aggregate-report walks that live beside the
-// tables they read (sqlite_evaluations.cpp, sqlite_tls.cpp, sqlite_outbox.cpp), for
-// sqlite_aggregate.cpp.
+// Private to the store: the pieces of the aggregate-report walks that live beside the tables
+// they read (sql_evaluations.cpp, sql_tls.cpp, sql_outbox.cpp), for sql_aggregate.cpp.
 #pragma once
 
 #include <cstdint>
@@ -8,9 +7,9 @@
 #include <string_view>
 
 #include "mailreport/store/store.hpp"
-#include "store/sqlite_db.hpp"
+#include "store/sql_db.hpp"
 
-namespace mailreport::store::sqlite {
+namespace mailreport::store::sql {
 
 // Steps through the evaluation rows with unreported messages whose hour begins before `end`
 // (of `domain` only when not empty), in the order of Store::for_each_unreported_evaluation,
@@ -34,4 +33,4 @@ Result<OutboxEntry> find_outbox_by_message_id(Connection& db, std::string_view m
 Status read_unreported_tls(Connection& db, std::int64_t end, std::string_view domain,
                            const std::function<bool(TlsPolicyCount&&)>& emit);
 
-}  // namespace mailreport::store::sqlite
+}  // namespace mailreport::store::sql

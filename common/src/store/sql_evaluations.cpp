@@ -1,4 +1,4 @@
-// SqliteStore: the milter's evaluations, aggregated as they are recorded (design.md, "Data
+// SqlStore: the milter's evaluations, aggregated as they are recorded (design.md, "Data
 // rules"; tables `evaluations` and `evaluation_intervals`, schema migration 2).
 //
 // An evaluation becomes the record an aggregate report will carry (RFC 9990 §3.1.1, RFC 7489
@@ -27,10 +27,10 @@
 #include "mailreport/store/sha256.hpp"
 #include "store/json_columns.hpp"
 #include "store/report_keys.hpp"
-#include "store/sqlite_aggregate.hpp"
-#include "store/sqlite_store_impl.hpp"
+#include "store/sql_aggregate.hpp"
+#include "store/sql_store_impl.hpp"
 
-namespace mailreport::store::sqlite {
+namespace mailreport::store::sql {
 
 namespace {
 
@@ -206,14 +206,17 @@ constexpr const char* kUpsert =
     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,"
     " ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)"
     " ON CONFLICT (policy_domain, interval_begin, key) DO UPDATE SET"
-    " count = count + excluded.count, first_seen = min(first_seen, excluded.first_seen),"
-    " last_seen = max(last_seen, excluded.last_seen)";
+    " count = evaluations.count + excluded.count,"
+    " first_seen = CASE WHEN excluded.first_seen < evaluations.first_seen"
+    " THEN excluded.first_seen ELSE evaluations.first_seen END,"
+    " last_seen = CASE WHEN excluded.last_seen > evaluations.last_seen"
+    " THEN excluded.last_seen ELSE evaluations.last_seen END";
 
 constexpr const char* kIntervalUpsert =
     "INSERT INTO evaluation_intervals (policy_domain, interval_begin, rua, ruf, updated_at)"
     " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (policy_domain, interval_begin) DO UPDATE SET"
     " rua = excluded.rua, ruf = excluded.ruf, updated_at = excluded.updated_at"
-    " WHERE excluded.updated_at >= updated_at";
+    " WHERE excluded.updated_at >= evaluation_intervals.updated_at";
 
 // A row's columns (read by row_from), then the FROM clause's parts: the rua/ruf of the row's
 // policy domain and hour come from evaluation_intervals.
@@ -285,7 +288,7 @@ EvaluationRow row_from(const Query& q, UriCache* uris = nullptr) {
 
 }  // namespace
 
-Result<RecordStats> SqliteStore::record_evaluations_counted(
+Result<RecordStats> SqlStore::record_evaluations_counted(
     std::span<const auth::Evaluation> batch) {
   RecordStats stats;
   bool reports_due = false;  // failure reports are queued also without rua= (sqlite_outbox.cpp)
@@ -332,9 +335,14 @@ Result<RecordStats> SqliteStore::record_evaluations_counted(
   }
   if (rows.empty() && !reports_due) return stats;
 
-  auto tx = begin_write();
-  if (!tx) return std::move(tx).error();
-  Connection& db = *writer_;
+  if (dialect() == Dialect::Postgres) {
+    // Several writers (milters of several nodes) upsert the same rows at once: each takes
+    // its rows' locks in key order, so that two batches cannot deadlock on each other.
+    arrival.clear();
+    for (auto it = rows.cbegin(); it != rows.cend(); ++it) arrival.push_back(it);
+  }
+  return in_write_tx<Result<RecordStats>>([&](Connection& db) -> Result<RecordStats> {
+  RecordStats tx_stats = stats;  // a retried transaction starts again from the batch's counts
   for (auto row : arrival) {
     const auto& [k, p] = *row;
     auto q = db.query(kUpsert);
@@ -366,13 +374,13 @@ Result<RecordStats> SqliteStore::record_evaluations_counted(
     if (auto st = q->run(); !st) return std::move(st).error();
   }
   if (reports_due) {
-    if (auto st = queue_failure_reports(db, batch, stats); !st) return std::move(st).error();
+    if (auto st = queue_failure_reports(db, batch, tx_stats); !st) return std::move(st).error();
   }
-  if (auto st = (*tx)->commit(); !st) return std::move(st).error();
-  return stats;
+  return tx_stats;
+  });
 }
 
-Result<std::vector<EvaluationRow>> SqliteStore::list_evaluations(const EvaluationFilter& filter) {
+Result<std::vector<EvaluationRow>> SqlStore::list_evaluations(const EvaluationFilter& filter) {
   std::string sql = std::string(kColumns) + " FROM evaluations e" + kJoin;
   std::string where;
   auto add = [&where](const char* cond) {
@@ -383,13 +391,14 @@ Result<std::vector<EvaluationRow>> SqliteStore::list_evaluations(const Evaluatio
   if (filter.since) add("e.interval_begin >= ?2");
   if (filter.until) add("e.interval_begin < ?3");
   sql += where + " ORDER BY e.interval_begin DESC, e.policy_domain, e.id LIMIT ?4";
-  std::lock_guard lock(reader_mutex());
-  auto q = reader().query(sql);
+  auto rd = source_->reader();
+  if (!rd) return std::move(rd).error();
+  auto q = (*rd)->query(sql);
   if (!q) return std::move(q).error();
   if (!filter.domain.empty()) q->bind(1, normalize_domain(filter.domain));
   if (filter.since) q->bind(2, *filter.since);
   if (filter.until) q->bind(3, *filter.until);
-  q->bind(4, filter.limit == 0 ? std::int64_t{-1} : static_cast<std::int64_t>(filter.limit));
+  q->bind(4, filter.limit == 0 ? kNoLimit : static_cast<std::int64_t>(filter.limit));
   std::vector<EvaluationRow> out;
   for (;;) {
     auto row = q->step();
@@ -404,14 +413,14 @@ Status read_unreported_evaluations(Connection& db, std::int64_t end, std::string
   // Through the partial index of unreported rows, in policy-domain order; SQLite sorts each
   // policy domain's rows by policy, hour and id on its own (a temp B-tree for the right part
   // of the ORDER BY), so the walk streams and never sorts the whole table.
-  std::string sql = std::string(kColumns) +
-                    " FROM evaluations e INDEXED BY evaluations_unreported" + kJoin +
-                    " WHERE e.count > e.reported AND e.interval_begin < ?1";
+  std::string sql = std::string(kColumns) + " FROM evaluations e" +
+                    (db.dialect() == Dialect::Sqlite ? " INDEXED BY evaluations_unreported" : "") +
+                    kJoin + " WHERE e.count > e.reported AND e.interval_begin < ?1";
   if (!domain.empty()) sql += " AND e.policy_domain = ?2";
   sql +=
       " ORDER BY e.policy_domain, e.discovery_method, e.p, e.sp, e.np, e.adkim, e.aspf, e.pct,"
       " e.fo, e.testing, e.psd, e.interval_begin, e.id";
-  auto q = db.query(sql);
+  auto q = db.query_cursor(sql);
   if (!q) return std::move(q).error();
   q->bind(1, end);
   if (!domain.empty()) q->bind(2, normalize_domain(domain));
@@ -427,4 +436,4 @@ Status read_unreported_evaluations(Connection& db, std::int64_t end, std::string
   }
 }
 
-}  // namespace mailreport::store::sqlite
+}  // namespace mailreport::store::sql

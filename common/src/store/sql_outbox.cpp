@@ -1,4 +1,4 @@
-// SqliteStore: the outbox of reports we send and the failure reports' rate limits (tables
+// SqlStore: the outbox of reports we send and the failure reports' rate limits (tables
 // `outbox` and `outbox_rate`, schema migration 4; see mailreport/store/store.hpp).
 //
 // - Failure reports (RFC 7489 §7.3 / RFC 9991, RFC 6651, RFC 6652) are queued by
@@ -6,9 +6,12 @@
 //   limit of report.<kind>.send: per (kind, recipient), at most limit_count per fixed window of
 //   limit_period seconds aligned to the epoch, by the evaluation's time. The counters are rows,
 //   so a restart does not reset them.
-// - Claims are safe across processes: one BEGIN IMMEDIATE transaction (SQLite's write lock)
-//   selects the due entries and moves their next_attempt_at to the end of the lease, so a
-//   second sender sees them as not due until the lease runs out.
+// - Claims are safe across processes and nodes: one transaction selects the due entries and
+//   moves their next_attempt_at to the end of the lease, so a second sender sees them as not
+//   due until the lease runs out. SQLite: BEGIN IMMEDIATE (the file's write lock) keeps other
+//   claimants out meanwhile; PostgreSQL: the rows are selected FOR UPDATE SKIP LOCKED, so a
+//   concurrent claimant on another node takes other entries instead of waiting or taking the
+//   same ones.
 // - Outcomes only apply to queued entries: a late outcome for an entry another sender already
 //   finished is NotFound, not a second transition.
 //
@@ -22,8 +25,8 @@
 
 #include "mailreport/store/failure_payload.hpp"
 #include "store/report_keys.hpp"
-#include "store/sqlite_aggregate.hpp"
-#include "store/sqlite_store_impl.hpp"
+#include "store/sql_aggregate.hpp"
+#include "store/sql_store_impl.hpp"
 
 namespace mailreport::store {
 
@@ -45,7 +48,7 @@ std::optional<OutboxState> outbox_state_from_string(std::string_view s) noexcept
 
 }  // namespace mailreport::store
 
-namespace mailreport::store::sqlite {
+namespace mailreport::store::sql {
 
 namespace {
 
@@ -63,7 +66,7 @@ std::int64_t window_of(std::int64_t t, std::int64_t period) {
 
 constexpr const char* kInsert =
     "INSERT INTO outbox (kind, recipient, reported_domain, created_at, state, attempts,"
-    " next_attempt_at, payload) VALUES (?1, ?2, ?3, ?4, 'queued', 0, ?5, ?6)";
+    " next_attempt_at, payload) VALUES (?1, ?2, ?3, ?4, 'queued', 0, ?5, ?6) RETURNING id";
 
 constexpr const char* kColumns =
     "SELECT id, kind, recipient, reported_domain, created_at, state, attempts, next_attempt_at,"
@@ -103,7 +106,7 @@ Result<bool> take_rate(Connection& db, const std::string& kind, const std::strin
   auto q = db.query(
       "INSERT INTO outbox_rate (kind, recipient, window_start, window_end, count)"
       " VALUES (?1, ?2, ?3, ?4, 1) ON CONFLICT (kind, recipient, window_start) DO UPDATE SET"
-      " count = count + 1 WHERE count < ?5");
+      " count = outbox_rate.count + 1 WHERE outbox_rate.count < ?5");
   if (!q) return std::move(q).error();
   q->bind(1, kind).bind(2, recipient).bind(3, start).bind(4, start + period).bind(5, limit);
   if (auto st = q->run(); !st) return std::move(st).error();
@@ -136,8 +139,11 @@ Result<std::int64_t> insert_outbox(Connection& db, std::string_view kind,
       .bind(4, created_at)
       .bind(5, next_attempt_at)
       .bind(6, payload);
+  auto row = q->step();
+  if (!row) return std::move(row).error();
+  std::int64_t id = q->i64(0);
   if (auto st = q->run(); !st) return std::move(st).error();
-  return db.last_insert_rowid();
+  return id;
 }
 
 Result<OutboxEntry> find_outbox_by_message_id(Connection& db, std::string_view message_id) {
@@ -190,114 +196,98 @@ Status queue_failure_reports(Connection& db, std::span<const auth::Evaluation> b
   return {};
 }
 
-Status SqliteStore::record_evaluations(std::span<const auth::Evaluation> batch) {
+Status SqlStore::record_evaluations(std::span<const auth::Evaluation> batch) {
   auto stats = record_evaluations_counted(batch);
   if (!stats) return std::move(stats).error();
   return {};
 }
 
-Result<std::int64_t> SqliteStore::enqueue_outbox(const OutboxEntry& entry) {
-  auto tx = begin_write();
-  if (!tx) return std::move(tx).error();
+Result<std::int64_t> SqlStore::enqueue_outbox(const OutboxEntry& entry) {
   std::int64_t next = entry.next_attempt_at != 0 ? entry.next_attempt_at : entry.created_at;
-  auto id =
-      insert_outbox(*writer_, entry.kind, entry.recipient, normalize_domain(entry.reported_domain),
-                    entry.created_at, next, entry.payload);
-  if (!id) return id;
-  if (auto st = (*tx)->commit(); !st) return std::move(st).error();
-  return id;
+  return in_write_tx<Result<std::int64_t>>([&](Connection& db) {
+    return insert_outbox(db, entry.kind, entry.recipient, normalize_domain(entry.reported_domain),
+                         entry.created_at, next, entry.payload);
+  });
 }
 
-Result<std::vector<OutboxEntry>> SqliteStore::claim_outbox(std::int64_t now, std::size_t limit,
-                                                           std::int64_t lease_seconds) {
-  // One write transaction: no other process can claim the same rows in between.
-  auto tx = begin_write();
-  if (!tx) return std::move(tx).error();
-  Connection& db = *writer_;
-  std::vector<OutboxEntry> out;
-  {
-    auto q = db.query(std::string(kColumns) +
-                      ", payload FROM outbox WHERE state = 'queued' AND next_attempt_at <= ?1"
-                      " ORDER BY id LIMIT ?2");
-    if (!q) return std::move(q).error();
-    q->bind(1, now).bind(2, limit == 0 ? std::int64_t{-1} : static_cast<std::int64_t>(limit));
-    for (;;) {
-      auto row = q->step();
-      if (!row) return std::move(row).error();
-      if (!*row) break;
-      out.push_back(entry_from(*q, true));
+Result<std::vector<OutboxEntry>> SqlStore::claim_outbox(std::int64_t now, std::size_t limit,
+                                                        std::int64_t lease_seconds) {
+  using Entries = Result<std::vector<OutboxEntry>>;
+  return in_write_tx<Entries>([&](Connection& db) -> Entries {
+    std::vector<OutboxEntry> out;
+    {
+      auto q = db.query(std::string(kColumns) +
+                        ", payload FROM outbox WHERE state = 'queued' AND next_attempt_at <= ?1"
+                        " ORDER BY id LIMIT ?2" +
+                        (db.dialect() == Dialect::Postgres ? " FOR UPDATE SKIP LOCKED" : ""));
+      if (!q) return std::move(q).error();
+      q->bind(1, now).bind(2, limit == 0 ? kNoLimit : static_cast<std::int64_t>(limit));
+      for (;;) {
+        auto row = q->step();
+        if (!row) return std::move(row).error();
+        if (!*row) break;
+        out.push_back(entry_from(*q, true));
+      }
     }
-  }
-  for (auto& e : out) {
-    auto q = db.query("UPDATE outbox SET next_attempt_at = ?2 WHERE id = ?1");
-    if (!q) return std::move(q).error();
-    e.next_attempt_at = now + lease_seconds;
-    if (auto st = q->bind(1, e.id).bind(2, e.next_attempt_at).run(); !st) return st.error();
-  }
-  {
-    // Rate windows that ended a day ago cannot be needed by evaluations still arriving.
-    auto q = db.query("DELETE FROM outbox_rate WHERE window_end < ?1");
-    if (!q) return std::move(q).error();
-    if (auto st = q->bind(1, now - 86400).run(); !st) return st.error();
-  }
-  if (auto st = (*tx)->commit(); !st) return st.error();
-  return out;
+    for (auto& e : out) {
+      auto q = db.query("UPDATE outbox SET next_attempt_at = ?2 WHERE id = ?1");
+      if (!q) return std::move(q).error();
+      e.next_attempt_at = now + lease_seconds;
+      if (auto st = q->bind(1, e.id).bind(2, e.next_attempt_at).run(); !st) return st.error();
+    }
+    {
+      // Rate windows that ended a day ago cannot be needed by evaluations still arriving.
+      auto q = db.query("DELETE FROM outbox_rate WHERE window_end < ?1");
+      if (!q) return std::move(q).error();
+      if (auto st = q->bind(1, now - 86400).run(); !st) return st.error();
+    }
+    return out;
+  });
 }
 
-Status SqliteStore::outbox_sent(std::int64_t id, std::int64_t now, std::string_view message_id) {
-  auto tx = begin_write();
-  if (!tx) return std::move(tx).error();
-  if (auto st = finish(*writer_,
-                       "UPDATE outbox SET state = 'sent', attempts = attempts + 1,"
-                       " finished_at = ?2, message_id = ?3 WHERE id = ?1 AND state = 'queued'",
-                       id, now, message_id);
-      !st) {
-    return st;
-  }
-  return (*tx)->commit();
+Status SqlStore::outbox_sent(std::int64_t id, std::int64_t now, std::string_view message_id) {
+  return in_write_tx<Status>([&](Connection& db) {
+    return finish(db,
+                  "UPDATE outbox SET state = 'sent', attempts = attempts + 1,"
+                  " finished_at = ?2, message_id = ?3 WHERE id = ?1 AND state = 'queued'",
+                  id, now, message_id);
+  });
 }
 
-Status SqliteStore::outbox_retry(std::int64_t id, std::int64_t next_attempt_at,
-                                 std::string_view error) {
-  auto tx = begin_write();
-  if (!tx) return std::move(tx).error();
-  if (auto st = finish(*writer_,
-                       "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?2,"
-                       " last_error = ?3 WHERE id = ?1 AND state = 'queued'",
-                       id, next_attempt_at, error);
-      !st) {
-    return st;
-  }
-  return (*tx)->commit();
+Status SqlStore::outbox_retry(std::int64_t id, std::int64_t next_attempt_at,
+                              std::string_view error) {
+  return in_write_tx<Status>([&](Connection& db) {
+    return finish(db,
+                  "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?2,"
+                  " last_error = ?3 WHERE id = ?1 AND state = 'queued'",
+                  id, next_attempt_at, error);
+  });
 }
 
-Status SqliteStore::outbox_failed(std::int64_t id, std::int64_t now, std::string_view error) {
-  auto tx = begin_write();
-  if (!tx) return std::move(tx).error();
-  if (auto st = finish(*writer_,
-                       "UPDATE outbox SET state = 'failed', attempts = attempts + 1,"
-                       " finished_at = ?2, last_error = ?3 WHERE id = ?1 AND state = 'queued'",
-                       id, now, error);
-      !st) {
-    return st;
-  }
-  return (*tx)->commit();
+Status SqlStore::outbox_failed(std::int64_t id, std::int64_t now, std::string_view error) {
+  return in_write_tx<Status>([&](Connection& db) {
+    return finish(db,
+                  "UPDATE outbox SET state = 'failed', attempts = attempts + 1,"
+                  " finished_at = ?2, last_error = ?3 WHERE id = ?1 AND state = 'queued'",
+                  id, now, error);
+  });
 }
 
-Result<std::vector<OutboxEntry>> SqliteStore::list_outbox(const OutboxFilter& filter) {
+Result<std::vector<OutboxEntry>> SqlStore::list_outbox(const OutboxFilter& filter) {
   std::string sql = kColumns;
   if (filter.with_payload) sql += ", payload";
   sql += " FROM outbox WHERE id > ?1";
   if (filter.state) sql += " AND state = ?2";
   if (!filter.kind.empty()) sql += " AND kind = ?3";
   sql += " ORDER BY id LIMIT ?4";
-  std::lock_guard lock(reader_mutex());
-  auto q = reader().query(sql);
+  auto rd = source_->reader();
+  if (!rd) return std::move(rd).error();
+  auto q = (*rd)->query(sql);
   if (!q) return std::move(q).error();
   q->bind(1, filter.after_id);
   if (filter.state) q->bind(2, to_string(*filter.state));
   if (!filter.kind.empty()) q->bind(3, filter.kind);
-  q->bind(4, filter.limit == 0 ? std::int64_t{-1} : static_cast<std::int64_t>(filter.limit));
+  q->bind(4, filter.limit == 0 ? kNoLimit : static_cast<std::int64_t>(filter.limit));
   std::vector<OutboxEntry> out;
   for (;;) {
     auto row = q->step();
@@ -307,9 +297,10 @@ Result<std::vector<OutboxEntry>> SqliteStore::list_outbox(const OutboxFilter& fi
   }
 }
 
-Result<OutboxEntry> SqliteStore::find_outbox_by_message_id(std::string_view message_id) {
-  std::lock_guard lock(reader_mutex());
-  return sqlite::find_outbox_by_message_id(reader(), message_id);
+Result<OutboxEntry> SqlStore::find_outbox_by_message_id(std::string_view message_id) {
+  auto rd = source_->reader();
+  if (!rd) return std::move(rd).error();
+  return sql::find_outbox_by_message_id(**rd, message_id);
 }
 
-}  // namespace mailreport::store::sqlite
+}  // namespace mailreport::store::sql

@@ -1,12 +1,12 @@
-// Reading reports back from the SQLite store: list rows (ReportSummary) and whole report
+// Reading reports back from the store: list rows (ReportSummary) and whole report
 // models, rebuilt from the normalised tables so that `show --json` renders exactly what
 // `parse` would have rendered for the same input.
 #include <unordered_map>
 
 #include "store/json_columns.hpp"
-#include "store/sqlite_store_impl.hpp"
+#include "store/sql_store_impl.hpp"
 
-namespace mailreport::store::sqlite {
+namespace mailreport::store::sql {
 
 // Per-type figures come from correlated subqueries that only run for their own type (CASE is
 // evaluated lazily), each one an index seek.
@@ -41,19 +41,6 @@ std::optional<report::ReportType> type_from_string(std::string_view s) {
   return std::nullopt;
 }
 
-// A read transaction, so that the several SELECTs of one answer see one snapshot.
-class ReadTx {
- public:
-  explicit ReadTx(Connection& db) : db_(db), st_(db.exec("BEGIN")) {}
-  ~ReadTx() {
-    if (st_) (void)db_.exec("COMMIT");
-  }
-  const Status& status() const noexcept { return st_; }
-
- private:
-  Connection& db_;
-  Status st_;
-};
 
 Status read_dmarc(Connection& db, std::int64_t id, const ReportSummary& s,
                   report::DmarcAggregate& out) {
@@ -351,4 +338,4 @@ Result<StoredReport> read_report(Connection& db, std::int64_t id) {
   return out;
 }
 
-}  // namespace mailreport::store::sqlite
+}  // namespace mailreport::store::sql

@@ -1,21 +1,13 @@
-// SqliteStore: opening and configuring the database, raw message storage, lists, statistics
-// and retention (see mailreport/store/sqlite_store.hpp).
+// SqlStore: write transactions, raw message storage, lists, statistics and retention (see
+// sql_store_impl.hpp).
 #include <algorithm>
 #include <chrono>
 #include <cctype>
-#include <cerrno>
-#include <cstring>
-#include <set>
-
-#include <fcntl.h>
-#include <sys/file.h>
-#include <unistd.h>
 
 #include "mailreport/store/sha256.hpp"
 #include "store/codec.hpp"
 #include "store/json_columns.hpp"
-#include "store/schema.hpp"
-#include "store/sqlite_store_impl.hpp"
+#include "store/sql_store_impl.hpp"
 
 namespace mailreport::store {
 
@@ -39,7 +31,7 @@ std::optional<ParseStatus> parse_status_from_string(std::string_view s) noexcept
 
 }  // namespace mailreport::store
 
-namespace mailreport::store::sqlite {
+namespace mailreport::store::sql {
 
 namespace {
 
@@ -69,72 +61,36 @@ RawMessageInfo raw_from_row(const Query& q) {
   return r;
 }
 
-// Per-connection settings; PRAGMA foreign_keys and busy_timeout are not persistent.
-Status configure(Connection& db, const SqliteOptions& o, bool writer) {
-  sqlite3_busy_timeout(db.get(), static_cast<int>(o.busy_timeout.count()));
-  if (auto st = db.exec("PRAGMA foreign_keys = ON"); !st) return st;
-  if (o.read_only) return db.exec("PRAGMA query_only = ON");
-  if (writer) {
-    // WAL: readers do not block the writer nor the writer readers; one file plus -wal/-shm.
-    if (auto st = db.exec("PRAGMA journal_mode = WAL"); !st) return st;
-    // After a checkpoint the WAL is cut back to this size, so that one large message does not
-    // leave a file of its size behind.
-    if (auto st = db.exec("PRAGMA journal_size_limit = 67108864"); !st) return st;
-    // A 16 MiB page cache (default 2 MiB) keeps the index B-trees of a large report's records
-    // in memory while they are written; measured ~25% faster ingest, within the memory budget.
-    if (auto st = db.exec("PRAGMA cache_size = -16384"); !st) return st;
-    if (o.max_size > 0) {
-      auto q = db.query("PRAGMA page_size");
-      if (!q) return std::move(q).error();
-      auto row = q->step();
-      if (!row) return std::move(row).error();
-      std::uint64_t page = std::max<std::uint64_t>(q->u64(0), 512);
-      std::string sql = "PRAGMA max_page_count = " +
-                        std::to_string(std::max<std::uint64_t>(o.max_size / page, 1));
-      if (auto st = db.exec(sql); !st) return st;
-    }
-  }
-  // RFC 2033 §4.2: a 250 promises the message is kept; FULL syncs the WAL at every commit.
-  if (auto st =
-          db.exec(o.synchronous_full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
-      !st) {
-    return st;
-  }
-  if (!writer) return db.exec("PRAGMA query_only = ON");
-  return {};
-}
-
-// A read transaction for answers made of several SELECTs.
-class ReadTx {
- public:
-  explicit ReadTx(Connection& db) : db_(db), st_(db.exec("BEGIN")) {}
-  ~ReadTx() {
-    if (st_) (void)db_.exec("COMMIT");
-  }
-  const Status& status() const noexcept { return st_; }
-
- private:
-  Connection& db_;
-  Status st_;
-};
 
 }  // namespace
 
-SqliteStore::SqliteStore(SqliteOptions options, std::unique_ptr<Connection> writer,
-                         std::unique_ptr<Connection> reader)
-    : options_(std::move(options)), writer_(std::move(writer)), reader_(std::move(reader)) {}
+SqlStore::SqlStore(StoreSettings settings, std::unique_ptr<ConnectionSource> source)
+    : settings_(settings), source_(std::move(source)) {}
 
-Result<std::unique_ptr<WriteTransaction>> SqliteStore::begin_write() {
-  if (options_.read_only) return make_error(ErrorCode::Store, "store opened read-only");
-  std::unique_lock lock(write_mu_);
-  // IMMEDIATE takes the write lock now (waiting up to busy_timeout for another process), so
-  // that the transaction cannot fail later on a lock upgrade.
-  if (auto st = writer_->exec("BEGIN IMMEDIATE"); !st) return std::move(st).error();
-  return std::unique_ptr<WriteTransaction>(
-      std::make_unique<SqliteWriteTx>(std::move(lock), *writer_, options_));
+Result<std::unique_ptr<SqlWriteTx>> SqlStore::begin_tx() {
+  if (settings_.read_only) return make_error(ErrorCode::Store, "store opened read-only");
+  auto lease = source_->writer();
+  if (!lease) return std::move(lease).error();
+  if (auto st = (*lease)->exec((*lease)->begin_write_sql()); !st) return std::move(st).error();
+  return std::make_unique<SqlWriteTx>(std::move(*lease), settings_);
 }
 
-Result<std::vector<ReportSummary>> SqliteStore::list_reports(const ReportFilter& filter) {
+Result<std::unique_ptr<WriteTransaction>> SqlStore::begin_write() {
+  auto tx = begin_tx();
+  if (!tx) return std::move(tx).error();
+  return std::unique_ptr<WriteTransaction>(std::move(*tx));
+}
+
+Result<std::unique_ptr<JobLock>> SqlStore::try_lock_job(std::string_view name) {
+  for (char c : name) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_')) {
+      return make_error(ErrorCode::Invalid, "job name '" + std::string(name) + "'");
+    }
+  }
+  return source_->try_lock_job(name);
+}
+
+Result<std::vector<ReportSummary>> SqlStore::list_reports(const ReportFilter& filter) {
   std::string sql = kSummarySelect;
   std::string where;
   auto add = [&where](const char* cond) {
@@ -145,13 +101,14 @@ Result<std::vector<ReportSummary>> SqliteStore::list_reports(const ReportFilter&
   if (!filter.domain.empty()) add("r.policy_domain = ?2");
   if (filter.since) add("r.date_begin >= ?3");
   sql += where + " ORDER BY r.date_begin DESC, r.id DESC LIMIT ?4";
-  std::lock_guard lock(reader_mutex());
-  auto q = reader().query(sql);
+  auto rd = source_->reader();
+  if (!rd) return std::move(rd).error();
+  auto q = (*rd)->query(sql);
   if (!q) return std::move(q).error();
   if (filter.type) q->bind(1, report::to_string(*filter.type));
   if (!filter.domain.empty()) q->bind(2, normalize_domain(filter.domain));
   if (filter.since) q->bind(3, *filter.since);
-  q->bind(4, filter.limit == 0 ? std::int64_t{-1} : static_cast<std::int64_t>(filter.limit));
+  q->bind(4, filter.limit == 0 ? kNoLimit : static_cast<std::int64_t>(filter.limit));
   std::vector<ReportSummary> out;
   for (;;) {
     auto row = q->step();
@@ -161,21 +118,23 @@ Result<std::vector<ReportSummary>> SqliteStore::list_reports(const ReportFilter&
   }
 }
 
-Result<StoredReport> SqliteStore::get_report(std::int64_t id) {
-  std::lock_guard lock(reader_mutex());
-  return read_report(reader(), id);
+Result<StoredReport> SqlStore::get_report(std::int64_t id) {
+  auto rd = source_->reader();
+  if (!rd) return std::move(rd).error();
+  return read_report(**rd, id);
 }
 
-Result<std::vector<RawMessageInfo>> SqliteStore::list_raw_messages(const RawFilter& filter) {
+Result<std::vector<RawMessageInfo>> SqlStore::list_raw_messages(const RawFilter& filter) {
   std::string sql = std::string(kRawColumns) + " WHERE id > ?1";
   if (filter.status) sql += " AND parse_status = ?2";
   sql += " ORDER BY id LIMIT ?3";
-  std::lock_guard lock(reader_mutex());
-  auto q = reader().query(sql);
+  auto rd = source_->reader();
+  if (!rd) return std::move(rd).error();
+  auto q = (*rd)->query(sql);
   if (!q) return std::move(q).error();
   q->bind(1, filter.after_id);
   if (filter.status) q->bind(2, to_string(*filter.status));
-  q->bind(3, filter.limit == 0 ? std::int64_t{-1} : static_cast<std::int64_t>(filter.limit));
+  q->bind(3, filter.limit == 0 ? kNoLimit : static_cast<std::int64_t>(filter.limit));
   std::vector<RawMessageInfo> out;
   for (;;) {
     auto row = q->step();
@@ -185,9 +144,10 @@ Result<std::vector<RawMessageInfo>> SqliteStore::list_raw_messages(const RawFilt
   }
 }
 
-Result<RawMessageInfo> SqliteStore::get_raw_message(std::int64_t id) {
-  std::lock_guard lock(reader_mutex());
-  auto q = reader().query(std::string(kRawColumns) + " WHERE id = ?1");
+Result<RawMessageInfo> SqlStore::get_raw_message(std::int64_t id) {
+  auto rd = source_->reader();
+  if (!rd) return std::move(rd).error();
+  auto q = (*rd)->query(std::string(kRawColumns) + " WHERE id = ?1");
   if (!q) return std::move(q).error();
   q->bind(1, id);
   auto row = q->step();
@@ -196,10 +156,11 @@ Result<RawMessageInfo> SqliteStore::get_raw_message(std::int64_t id) {
   return raw_from_row(*q);
 }
 
-Status SqliteStore::read_raw(std::int64_t id,
+Status SqlStore::read_raw(std::int64_t id,
                              const std::function<Status(std::span<const char>)>& out) {
-  std::lock_guard lock(reader_mutex());
-  Connection& db = reader();
+  auto rd = source_->reader();
+  if (!rd) return std::move(rd).error();
+  Connection& db = **rd;
   ReadTx tx(db);
   if (!tx.status()) return tx.status();
   {
@@ -224,9 +185,10 @@ Status SqliteStore::read_raw(std::int64_t id,
   return inflater.finish();
 }
 
-Result<Summary> SqliteStore::summary(std::size_t top_orgs) {
-  std::lock_guard lock(reader_mutex());
-  Connection& db = reader();
+Result<Summary> SqlStore::summary(std::size_t top_orgs) {
+  auto rd = source_->reader();
+  if (!rd) return std::move(rd).error();
+  Connection& db = **rd;
   ReadTx tx(db);
   if (!tx.status()) return tx.status().error();
   Summary s;
@@ -295,14 +257,15 @@ Result<Summary> SqliteStore::summary(std::size_t top_orgs) {
   return s;
 }
 
-Result<PurgeResult> SqliteStore::purge(std::int64_t before) {
-  auto tx = begin_write();
+Result<PurgeResult> SqlStore::purge(std::int64_t before) {
+  auto tx = begin_tx();
   if (!tx) return std::move(tx).error();
+  Connection& db = (*tx)->db();
   PurgeResult r;
   // Each statement deletes what is older than ?1; `count` (if any) gets how many rows went.
   // Reports before raw messages: deleting a raw message only detaches its reports (ON DELETE
   // SET NULL). tls_count_failures go with their tls_counts row (ON DELETE CASCADE).
-  const std::pair<const char*, std::uint64_t*> statements[] = {
+  const std::pair<std::string, std::uint64_t*> statements[] = {
       {"DELETE FROM reports WHERE received_at < ?1", &r.reports},
       {"DELETE FROM raw_messages WHERE received_at < ?1", &r.raw_messages},
       {"DELETE FROM evaluations WHERE interval_begin < ?1", &r.evaluation_rows},
@@ -315,18 +278,22 @@ Result<PurgeResult> SqliteStore::purge(std::int64_t before) {
       // aggregate entry names its report, store/aggregate_payload.hpp).
       {"DELETE FROM aggregate_reports WHERE created_at < ?1 AND NOT EXISTS ("
        " SELECT 1 FROM outbox o WHERE o.state = 'queued'"
-       "   AND o.kind IN ('dmarc-aggregate', 'tls-aggregate') AND json_valid(o.payload)"
-       "   AND json_extract(o.payload, '$.report') = aggregate_reports.id)",
+       "   AND o.kind IN ('dmarc-aggregate', 'tls-aggregate') AND " +
+           std::string(db.dialect() == Dialect::Postgres
+                           ? "(CASE WHEN o.kind IN ('dmarc-aggregate', 'tls-aggregate')"
+                             " THEN (o.payload::jsonb ->> 'report')::bigint END)"
+                           : "json_valid(o.payload) AND json_extract(o.payload, '$.report')") +
+           " = aggregate_reports.id)",
        &r.aggregate_reports},
       {"DELETE FROM outbox_rate WHERE window_end < ?1", nullptr},
       {"DELETE FROM suppressions WHERE suppressed = 0 AND manual = 0 AND last_failure_at < ?1",
        nullptr},
   };
   for (const auto& [sql, count] : statements) {
-    auto q = writer_->query(sql);
+    auto q = db.query(sql);
     if (!q) return std::move(q).error();
     if (auto st = q->bind(1, before).run(); !st) return st.error();
-    if (count != nullptr) *count = static_cast<std::uint64_t>(writer_->changes());
+    if (count != nullptr) *count = static_cast<std::uint64_t>(db.changes());
   }
   if (auto st = (*tx)->commit(); !st) return st.error();
   return r;
@@ -334,26 +301,29 @@ Result<PurgeResult> SqliteStore::purge(std::int64_t before) {
 
 // ---------------------------------------------------------------- write transaction
 
-SqliteWriteTx::~SqliteWriteTx() {
+SqlWriteTx::~SqlWriteTx() {
   if (!done_) (void)db_.exec("ROLLBACK");
 }
 
-Result<RawMessageInfo> SqliteWriteTx::add_raw_message(const RawMeta& meta, ByteSource& src) {
+Result<RawMessageInfo> SqlWriteTx::add_raw_message(const RawMeta& meta, ByteSource& src) {
   RawMessageInfo info;
   info.meta = meta;
   if (info.meta.received_at == 0) info.meta.received_at = now();
   {
     auto q = db_.query(
         "INSERT INTO raw_messages (received_at, source, mail_from, rcpt_to, client, size,"
-        " compressed_size, sha256, parse_status) VALUES (?1, ?2, ?3, ?4, ?5, 0, 0, '', 'pending')");
+        " compressed_size, sha256, parse_status) VALUES (?1, ?2, ?3, ?4, ?5, 0, 0, '', 'pending')"
+        " RETURNING id");
     if (!q) return std::move(q).error();
     q->bind(1, info.meta.received_at)
         .bind(2, info.meta.source)
         .bind(3, info.meta.mail_from)
         .bind(4, strings_to_json(info.meta.rcpt_to))
         .bind(5, info.meta.client);
+    auto row = q->step();
+    if (!row) return std::move(row).error();
+    info.id = q->i64(0);
     if (auto st = q->run(); !st) return st.error();
-    info.id = db_.last_insert_rowid();
   }
   std::int64_t seq = 0;
   ChunkSink store_chunk = [&](std::string_view chunk) -> Status {
@@ -361,7 +331,7 @@ Result<RawMessageInfo> SqliteWriteTx::add_raw_message(const RawMeta& meta, ByteS
     if (!q) return std::move(q).error();
     return q->bind(1, info.id).bind(2, seq++).bind_blob(3, chunk).run();
   };
-  Deflater deflater(options_.compression_level, options_.chunk_size);
+  Deflater deflater(settings_.compression_level, settings_.chunk_size);
   Sha256 sha;
   std::string buf(1 << 16, '\0');
   for (;;) {
@@ -385,19 +355,19 @@ Result<RawMessageInfo> SqliteWriteTx::add_raw_message(const RawMeta& meta, ByteS
   return info;
 }
 
-std::unique_ptr<ReportWriter> SqliteWriteTx::report_writer(std::int64_t message_id,
+std::unique_ptr<ReportWriter> SqlWriteTx::report_writer(std::int64_t message_id,
                                                            std::int64_t received_at) {
   return make_report_writer(db_, message_id, received_at);
 }
 
-Result<std::uint64_t> SqliteWriteTx::delete_reports_of(std::int64_t message_id) {
+Result<std::uint64_t> SqlWriteTx::delete_reports_of(std::int64_t message_id) {
   auto q = db_.query("DELETE FROM reports WHERE message_id = ?1");
   if (!q) return std::move(q).error();
   if (auto st = q->bind(1, message_id).run(); !st) return st.error();
   return static_cast<std::uint64_t>(db_.changes());
 }
 
-Status SqliteWriteTx::set_parse_outcome(std::int64_t message_id, ParseStatus status,
+Status SqlWriteTx::set_parse_outcome(std::int64_t message_id, ParseStatus status,
                                         std::string_view error) {
   auto q = db_.query("UPDATE raw_messages SET parse_status = ?2, parse_error = ?3 WHERE id = ?1");
   if (!q) return std::move(q).error();
@@ -410,116 +380,17 @@ Status SqliteWriteTx::set_parse_outcome(std::int64_t message_id, ParseStatus sta
   return {};
 }
 
-Status SqliteWriteTx::commit() {
+Status SqlWriteTx::commit() {
   if (done_) return make_error(ErrorCode::Store, "transaction already finished");
   done_ = true;
   auto st = db_.exec("COMMIT");
-  if (!st) (void)db_.exec("ROLLBACK");
-  lock_.unlock();
+  if (!st) {
+    commit_error_ = db_.last_error();
+    (void)db_.exec("ROLLBACK");
+  }
+  lease_ = Lease();  // the connection goes back (SQLite: the writer's lock is released)
   return st;
 }
 
-}  // namespace mailreport::store::sqlite
+}  // namespace mailreport::store::sql
 
-namespace mailreport::store {
-
-int sqlite_schema_version() noexcept {
-  return sqlite::latest_version();
-}
-
-Result<std::unique_ptr<Store>> open_sqlite_store(const SqliteOptions& options) {
-  using sqlite::Connection;
-  const bool memory = options.path == ":memory:";
-  int flags = options.read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
-  auto writer = Connection::open(options.path, flags);
-  if (!writer) return std::move(writer).error();
-  auto context = [&options](Error e) {
-    e.message = options.path.string() + ": " + e.message;
-    return e;
-  };
-  if (auto st = sqlite::configure(**writer, options, true); !st) return context(st.error());
-  if (options.read_only) {
-    auto version = sqlite::current_version(**writer);
-    if (!version) return context(std::move(version).error());
-    if (*version == 0)
-      return make_error(ErrorCode::Store, options.path.string() + ": not a mailreport store");
-    if (*version > sqlite::latest_version()) {
-      return make_error(ErrorCode::Store, options.path.string() + ": store schema version " +
-                                              std::to_string(*version) +
-                                              " is newer than this build's");
-    }
-  } else if (auto st = sqlite::migrate(**writer); !st) {
-    return context(st.error());
-  }
-  std::unique_ptr<Connection> reader;
-  if (!memory && !options.read_only) {
-    auto r = Connection::open(options.path, SQLITE_OPEN_READWRITE);
-    if (!r) return std::move(r).error();
-    if (auto st = sqlite::configure(**r, options, false); !st) return context(st.error());
-    reader = std::move(*r);
-  }
-  return std::unique_ptr<Store>(
-      std::make_unique<sqlite::SqliteStore>(options, std::move(*writer), std::move(reader)));
-}
-
-}  // namespace mailreport::store
-
-namespace mailreport::store::sqlite {
-
-namespace {
-
-// Job names held in this process (a :memory: store has no file to lock; and flock, per open
-// file description, would also refuse a second holder here, but only for files).
-std::mutex g_jobs_mu;
-std::set<std::string> g_jobs;
-
-class SqliteJobLock final : public JobLock {
- public:
-  SqliteJobLock(std::string key, int fd) : key_(std::move(key)), fd_(fd) {}
-  ~SqliteJobLock() override {
-    if (fd_ >= 0) ::close(fd_);  // releases the flock
-    std::lock_guard lock(g_jobs_mu);
-    g_jobs.erase(key_);
-  }
-  SqliteJobLock(const SqliteJobLock&) = delete;
-  SqliteJobLock& operator=(const SqliteJobLock&) = delete;
-
- private:
-  std::string key_;
-  int fd_;
-};
-
-}  // namespace
-
-Result<std::unique_ptr<JobLock>> SqliteStore::try_lock_job(std::string_view name) {
-  for (char c : name) {
-    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_')) {
-      return make_error(ErrorCode::Invalid, "job name '" + std::string(name) + "'");
-    }
-  }
-  const bool memory = options_.path.empty() || options_.path == ":memory:";
-  std::string key = (memory ? ":memory:" + std::to_string(reinterpret_cast<std::uintptr_t>(this))
-                           : options_.path.string()) + "\n" +
-                    std::string(name);
-  {
-    std::lock_guard lock(g_jobs_mu);
-    if (!g_jobs.insert(key).second) return std::unique_ptr<JobLock>();
-  }
-  int fd = -1;
-  if (!memory) {
-    // Beside the store: other processes (another serve, the CLI) see the same file.
-    std::string path = options_.path.string() + "-job-" + std::string(name) + ".lock";
-    fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0640);
-    if (fd < 0 || ::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-      const int err = errno;
-      if (fd >= 0) ::close(fd);
-      std::lock_guard lock(g_jobs_mu);
-      g_jobs.erase(key);
-      if (fd >= 0 && err == EWOULDBLOCK) return std::unique_ptr<JobLock>();
-      return make_error(ErrorCode::Io, path + ": " + std::strerror(err));
-    }
-  }
-  return std::unique_ptr<JobLock>(new SqliteJobLock(std::move(key), fd));
-}
-
-}  // namespace mailreport::store::sqlite

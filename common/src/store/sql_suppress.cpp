@@ -1,4 +1,4 @@
-// SqliteStore: bounces of the reports we send, and suppressed destinations (issue 5; schema
+// SqlStore: bounces of the reports we send, and suppressed destinations (issue 5; schema
 // migration 5, table suppressions).
 //
 // A DSN (RFC 3464) that mailreport-lmtp receives for one of our reports names the Message-ID
@@ -12,10 +12,10 @@
 #include <string>
 #include <vector>
 
-#include "store/sqlite_aggregate.hpp"
-#include "store/sqlite_store_impl.hpp"
+#include "store/sql_aggregate.hpp"
+#include "store/sql_store_impl.hpp"
 
-namespace mailreport::store::sqlite {
+namespace mailreport::store::sql {
 
 namespace {
 
@@ -43,13 +43,12 @@ std::string address_key(std::string_view address) {
 
 }  // namespace
 
-Result<BounceOutcome> SqliteStore::record_report_bounce(std::string_view message_id,
+Result<BounceOutcome> SqlStore::record_report_bounce(std::string_view message_id,
                                                         std::string_view reason, std::int64_t now,
                                                         unsigned threshold) {
-  auto tx = begin_write();
-  if (!tx) return std::move(tx).error();
-  Connection& db = *writer_;
-  auto entry = sqlite::find_outbox_by_message_id(db, message_id);
+  using Outcome = Result<BounceOutcome>;
+  return in_write_tx<Outcome>([&](Connection& db) -> Outcome {
+  auto entry = sql::find_outbox_by_message_id(db, message_id);
   if (!entry) return std::move(entry).error();
   BounceOutcome out;
   out.outbox_id = entry->id;
@@ -59,9 +58,10 @@ Result<BounceOutcome> SqliteStore::record_report_bounce(std::string_view message
     // suppression once made stays until removed.
     auto q = db.query(
         "INSERT INTO suppressions (address, created_at, failures, last_failure_at, suppressed,"
-        " reason) VALUES (?1, ?2, 1, ?2, ?3 > 0 AND 1 >= ?3, ?4)"
-        " ON CONFLICT (address) DO UPDATE SET failures = failures + 1, last_failure_at = ?2,"
-        " suppressed = suppressed OR (?3 > 0 AND failures + 1 >= ?3), reason = ?4"
+        " reason) VALUES (?1, ?2, 1, ?2, CASE WHEN ?3 > 0 AND 1 >= ?3 THEN 1 ELSE 0 END, ?4)"
+        " ON CONFLICT (address) DO UPDATE SET failures = suppressions.failures + 1,"
+        " last_failure_at = ?2, suppressed = CASE WHEN suppressions.suppressed <> 0"
+        " OR (?3 > 0 AND suppressions.failures + 1 >= ?3) THEN 1 ELSE 0 END, reason = ?4"
         " RETURNING failures, suppressed");
     if (!q) return std::move(q).error();
     q->bind(1, out.recipient).bind(2, now).bind(3, threshold).bind(4, reason);
@@ -72,50 +72,51 @@ Result<BounceOutcome> SqliteStore::record_report_bounce(std::string_view message
     out.suppressed = q->i64(1) != 0;
     if (auto st = q->run(); !st) return std::move(st).error();
   }
-  if (auto st = (*tx)->commit(); !st) return std::move(st).error();
   return out;
+  });
 }
 
-Result<bool> SqliteStore::is_suppressed(std::string_view address) {
-  std::lock_guard lock(reader_mutex());
-  auto q = reader().query("SELECT suppressed FROM suppressions WHERE address = ?1");
+Result<bool> SqlStore::is_suppressed(std::string_view address) {
+  auto rd = source_->reader();
+  if (!rd) return std::move(rd).error();
+  auto q = (*rd)->query("SELECT suppressed FROM suppressions WHERE address = ?1");
   if (!q) return std::move(q).error();
   auto row = q->bind(1, address_key(address)).step();
   if (!row) return std::move(row).error();
   return *row && q->i64(0) != 0;
 }
 
-Status SqliteStore::add_suppression(std::string_view address, std::string_view reason,
+Status SqlStore::add_suppression(std::string_view address, std::string_view reason,
                                     std::int64_t now) {
   std::string key = address_key(address);
   if (key.empty()) return make_error(ErrorCode::Invalid, "no address to suppress");
-  auto tx = begin_write();
-  if (!tx) return std::move(tx).error();
-  auto q = writer_->query(
-      "INSERT INTO suppressions (address, created_at, suppressed, manual, reason)"
-      " VALUES (?1, ?2, 1, 1, ?3) ON CONFLICT (address) DO UPDATE SET suppressed = 1, manual = 1,"
-      " reason = ?3");
-  if (!q) return std::move(q).error();
-  if (auto st = q->bind(1, key).bind(2, now).bind(3, reason).run(); !st) return st;
-  return (*tx)->commit();
+  return in_write_tx<Status>([&](Connection& db) -> Status {
+    auto q = db.query(
+        "INSERT INTO suppressions (address, created_at, suppressed, manual, reason)"
+        " VALUES (?1, ?2, 1, 1, ?3) ON CONFLICT (address) DO UPDATE SET suppressed = 1,"
+        " manual = 1, reason = ?3");
+    if (!q) return std::move(q).error();
+    return q->bind(1, key).bind(2, now).bind(3, reason).run();
+  });
 }
 
-Status SqliteStore::remove_suppression(std::string_view address) {
+Status SqlStore::remove_suppression(std::string_view address) {
   std::string key = address_key(address);
-  auto tx = begin_write();
-  if (!tx) return std::move(tx).error();
-  auto q = writer_->query("DELETE FROM suppressions WHERE address = ?1");
-  if (!q) return std::move(q).error();
-  if (auto st = q->bind(1, key).run(); !st) return st;
-  if (writer_->changes() == 0) {
-    return make_error(ErrorCode::NotFound, "no suppression or failures for " + key);
-  }
-  return (*tx)->commit();
+  return in_write_tx<Status>([&](Connection& db) -> Status {
+    auto q = db.query("DELETE FROM suppressions WHERE address = ?1");
+    if (!q) return std::move(q).error();
+    if (auto st = q->bind(1, key).run(); !st) return st;
+    if (db.changes() == 0) {
+      return make_error(ErrorCode::NotFound, "no suppression or failures for " + key);
+    }
+    return {};
+  });
 }
 
-Result<std::vector<Suppression>> SqliteStore::list_suppressions() {
-  std::lock_guard lock(reader_mutex());
-  auto q = reader().query(
+Result<std::vector<Suppression>> SqlStore::list_suppressions() {
+  auto rd = source_->reader();
+  if (!rd) return std::move(rd).error();
+  auto q = (*rd)->query(
       "SELECT address, created_at, failures, last_failure_at, suppressed, manual, reason"
       " FROM suppressions ORDER BY address");
   if (!q) return std::move(q).error();
@@ -136,4 +137,4 @@ Result<std::vector<Suppression>> SqliteStore::list_suppressions() {
   }
 }
 
-}  // namespace mailreport::store::sqlite
+}  // namespace mailreport::store::sql

@@ -1,4 +1,4 @@
-// SqliteStore: the TLS collector's counts (issue 5; schema migration 5, tables tls_counts,
+// SqlStore: the TLS collector's counts (issue 5; schema migration 5, tables tls_counts,
 // tls_count_failures and tls_rejected).
 //
 // Each datagram an MTA sends after a TLS attempt (report/tlsrpt_datagram.hpp, libtlsrpt's
@@ -16,10 +16,10 @@
 
 #include "store/json_columns.hpp"
 #include "store/report_keys.hpp"
-#include "store/sqlite_aggregate.hpp"
-#include "store/sqlite_store_impl.hpp"
+#include "store/sql_aggregate.hpp"
+#include "store/sql_store_impl.hpp"
 
-namespace mailreport::store::sqlite {
+namespace mailreport::store::sql {
 
 namespace {
 
@@ -116,14 +116,14 @@ Status read_unreported_tls(Connection& db, std::int64_t end, std::string_view do
                     " WHERE f.count_id = c.id AND f.count > f.reported))";
   if (!domain.empty()) sql += " AND c.domain = ?2";
   sql += " ORDER BY c.domain, c.record, c.day, c.id";
-  auto q = db.query(sql);
+  auto q = db.query_cursor(sql);
   if (!q) return std::move(q).error();
   q->bind(1, end);
   if (!domain.empty()) q->bind(2, normalize_domain(domain));
   return read_counts(db, *q, true, emit);
 }
 
-Status SqliteStore::record_tls_results(std::span<const report::TlsrptDatagram> batch,
+Status SqlStore::record_tls_results(std::span<const report::TlsrptDatagram> batch,
                                        std::int64_t received_at) {
   // Sum the batch first: one upsert per distinct policy and detail.
   std::map<PolicyKey, PolicySum> sums;
@@ -146,9 +146,8 @@ Status SqliteStore::record_tls_results(std::span<const report::TlsrptDatagram> b
   }
   if (sums.empty()) return {};
   const std::int64_t day = day_of(received_at);
-  auto tx = begin_write();
-  if (!tx) return std::move(tx).error();
-  Connection& db = *writer_;
+  // In key order (a std::map): concurrent batches lock rows in the same order.
+  return in_write_tx<Status>([&](Connection& db) -> Status {
   for (const auto& [k, s] : sums) {
     std::int64_t id = 0;
     {
@@ -156,8 +155,8 @@ Status SqliteStore::record_tls_results(std::span<const report::TlsrptDatagram> b
           "INSERT INTO tls_counts (day, domain, record, policy_type, policy_domain,"
           " policy_string, mx_host, successful, failed) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
           " ON CONFLICT (domain, record, day, policy_type, policy_domain, policy_string, mx_host)"
-          " DO UPDATE SET successful = successful + excluded.successful,"
-          " failed = failed + excluded.failed RETURNING id");
+          " DO UPDATE SET successful = tls_counts.successful + excluded.successful,"
+          " failed = tls_counts.failed + excluded.failed RETURNING id");
       if (!q) return std::move(q).error();
       q->bind(1, day)
           .bind(2, std::get<0>(k))
@@ -181,7 +180,7 @@ Status SqliteStore::record_tls_results(std::span<const report::TlsrptDatagram> b
           " failure_reason_code, count) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
           " ON CONFLICT (count_id, result_type, sending_mta_ip, receiving_mx_hostname,"
           " receiving_mx_helo, receiving_ip, additional_information, failure_reason_code)"
-          " DO UPDATE SET count = count + excluded.count");
+          " DO UPDATE SET count = tls_count_failures.count + excluded.count");
       if (!q) return std::move(q).error();
       q->bind(1, id)
           .bind(2, std::get<0>(d))
@@ -195,15 +194,14 @@ Status SqliteStore::record_tls_results(std::span<const report::TlsrptDatagram> b
       if (auto st = q->run(); !st) return std::move(st).error();
     }
   }
-  return (*tx)->commit();
+  return {};
+  });
 }
 
-Status SqliteStore::record_tls_rejected(std::string_view datagram, std::string_view reason,
+Status SqlStore::record_tls_rejected(std::string_view datagram, std::string_view reason,
                                         std::int64_t received_at) {
   constexpr std::int64_t kKeep = 1000;
-  auto tx = begin_write();
-  if (!tx) return std::move(tx).error();
-  Connection& db = *writer_;
+  return in_write_tx<Status>([&](Connection& db) -> Status {
   {
     // As received: the bytes may not be UTF-8 (that may be why it was rejected).
     auto q =
@@ -219,18 +217,20 @@ Status SqliteStore::record_tls_rejected(std::string_view datagram, std::string_v
     if (!q) return std::move(q).error();
     if (auto st = q->bind(1, kKeep).run(); !st) return st;
   }
-  return (*tx)->commit();
+  return {};
+  });
 }
 
-Result<std::vector<TlsPolicyCount>> SqliteStore::list_tls_counts(std::int64_t since,
+Result<std::vector<TlsPolicyCount>> SqlStore::list_tls_counts(std::int64_t since,
                                                                  std::string_view domain) {
   std::string sql = std::string(kCountColumns) + " WHERE c.day >= ?1";
   if (!domain.empty()) sql += " AND c.domain = ?2";
   sql += " ORDER BY c.day, c.domain, c.record, c.id";
-  std::lock_guard lock(reader_mutex());
-  Connection& db = reader();
+  auto rd = source_->reader();
+  if (!rd) return std::move(rd).error();
+  Connection& db = **rd;
   // One read transaction: the details match their rows.
-  if (auto st = db.exec("BEGIN"); !st) return std::move(st).error();
+  if (auto st = db.exec(db.begin_read_sql()); !st) return std::move(st).error();
   std::vector<TlsPolicyCount> out;
   Status st;
   {
@@ -251,4 +251,4 @@ Result<std::vector<TlsPolicyCount>> SqliteStore::list_tls_counts(std::int64_t si
   return out;
 }
 
-}  // namespace mailreport::store::sqlite
+}  // namespace mailreport::store::sql

@@ -1,4 +1,4 @@
-// The streaming ReportWriter of the SQLite store: reports are written row by row as the
+// The streaming ReportWriter of the store: reports are written row by row as the
 // extractor delivers them, inside the message's transaction, each in its own SAVEPOINT so that
 // one bad report is rolled back alone.
 //
@@ -18,9 +18,9 @@
 
 #include "store/json_columns.hpp"
 #include "store/report_keys.hpp"
-#include "store/sqlite_store_impl.hpp"
+#include "store/sql_store_impl.hpp"
 
-namespace mailreport::store::sqlite {
+namespace mailreport::store::sql {
 
 namespace {
 
@@ -28,7 +28,7 @@ using report::ReportType;
 
 constexpr const char* kInsertReport =
     "INSERT INTO reports (message_id, type, org_name, report_id, policy_domain, date_begin,"
-    " date_end, received_at, errors) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+    " date_end, received_at, errors) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) RETURNING id";
 constexpr const char* kUpdateReport =
     "UPDATE reports SET org_name = ?2, report_id = ?3, policy_domain = ?4, date_begin = ?5,"
     " date_end = ?6, errors = ?7, complete = ?8 WHERE id = ?1";
@@ -55,7 +55,7 @@ constexpr const char* kInsertTlsReport =
     "INSERT INTO tls_reports (report_id, contact_info) VALUES (?1, ?2)";
 constexpr const char* kInsertTlsPolicy =
     "INSERT INTO tls_policies (report_id, policy_type, policy_domain, policy_string, mx_host,"
-    " success_count, failure_count) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+    " success_count, failure_count) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING id";
 constexpr const char* kInsertTlsFailure =
     "INSERT INTO tls_failures (policy_id, result_type, sending_mta_ip, receiving_mx_hostname,"
     " receiving_mx_helo, receiving_ip, failed_session_count, additional_information,"
@@ -120,12 +120,12 @@ std::vector<std::string> with_id_note(const std::vector<std::string>& errors,
   return out;
 }
 
-class SqliteReportWriter final : public ReportWriter {
+class SqlReportWriter final : public ReportWriter {
  public:
-  SqliteReportWriter(Connection& db, std::int64_t message_id, std::int64_t received_at)
+  SqlReportWriter(Connection& db, std::int64_t message_id, std::int64_t received_at)
       : db_(db), message_id_(message_id), received_at_(received_at) {}
 
-  ~SqliteReportWriter() override {
+  ~SqlReportWriter() override {
     // A report left open must not be committed with the message.
     if (savepoint_open_) (void)rollback_savepoint();
   }
@@ -189,19 +189,19 @@ class SqliteReportWriter final : public ReportWriter {
   std::vector<std::string> notes_;
 };
 
-Status SqliteReportWriter::release_savepoint() {
+Status SqlReportWriter::release_savepoint() {
   savepoint_open_ = false;
   return db_.exec("RELEASE report");
 }
 
-Status SqliteReportWriter::rollback_savepoint() {
+Status SqlReportWriter::rollback_savepoint() {
   savepoint_open_ = false;
   if (auto st = db_.exec("ROLLBACK TO report"); !st) return st;
   return db_.exec("RELEASE report");
 }
 
-Status SqliteReportWriter::on_error(Error e) {
-  if (savepoint_open_ && is_data_error(db_.last_error_code())) {
+Status SqlReportWriter::on_error(Error e) {
+  if (savepoint_open_ && db_.last_error_is_data()) {
     if (auto st = rollback_savepoint(); !st) {
       store_error_ = st.error();
       return st;
@@ -214,7 +214,7 @@ Status SqliteReportWriter::on_error(Error e) {
   return e;
 }
 
-Status SqliteReportWriter::close_abandoned() {
+Status SqlReportWriter::close_abandoned() {
   if (state_ == State::Dmarc && savepoint_open_) {
     if (auto st = rollback_savepoint(); !st) {
       store_error_ = st.error();
@@ -226,7 +226,7 @@ Status SqliteReportWriter::close_abandoned() {
   return {};
 }
 
-Result<std::optional<SqliteReportWriter::Existing>> SqliteReportWriter::find_report(
+Result<std::optional<SqlReportWriter::Existing>> SqlReportWriter::find_report(
     ReportType type, const ReportKey& key) {
   auto q = db_.query(kFindReport);
   if (!q) return std::move(q).error();
@@ -240,13 +240,13 @@ Result<std::optional<SqliteReportWriter::Existing>> SqliteReportWriter::find_rep
   return std::optional<Existing>(Existing{q->i64(0), q->i64(1) != 0});
 }
 
-Result<bool> SqliteReportWriter::is_duplicate(ReportType type, const ReportKey& key) {
+Result<bool> SqlReportWriter::is_duplicate(ReportType type, const ReportKey& key) {
   auto found = find_report(type, key);
   if (!found) return std::move(found).error();
   return found->has_value();
 }
 
-Result<std::int64_t> SqliteReportWriter::insert_report(ReportType type, const ReportKey& key,
+Result<std::int64_t> SqlReportWriter::insert_report(ReportType type, const ReportKey& key,
                                                        const std::vector<std::string>& errors,
                                                        std::int64_t replaces) {
   current_label_ = label_of(type, key);
@@ -269,12 +269,15 @@ Result<std::int64_t> SqliteReportWriter::insert_report(ReportType type, const Re
       .bind(7, key.date_end)
       .bind(8, received_at_)
       .bind(9, strings_to_json(errors));
+  auto row = q->step();
+  if (!row) return std::move(row).error();
+  std::int64_t id = q->i64(0);
   if (auto st = q->run(); !st) return std::move(st).error();
-  return db_.last_insert_rowid();
+  return id;
 }
 
 template <class Body>
-Status SqliteReportWriter::store_whole(ReportType type, const ReportKey& key,
+Status SqlReportWriter::store_whole(ReportType type, const ReportKey& key,
                                        const std::vector<std::string>& errors, Body&& body) {
   if (store_error_) return *store_error_;
   if (auto st = close_abandoned(); !st) return st;
@@ -292,7 +295,7 @@ Status SqliteReportWriter::store_whole(ReportType type, const ReportKey& key,
   return {};
 }
 
-Status SqliteReportWriter::dmarc_begin(const report::DmarcHeader& header) {
+Status SqlReportWriter::dmarc_begin(const report::DmarcHeader& header) {
   if (store_error_) return *store_error_;
   if (auto st = close_abandoned(); !st) return st;
   ReportKey key = key_of(header);
@@ -327,7 +330,7 @@ Status SqliteReportWriter::dmarc_begin(const report::DmarcHeader& header) {
   return {};
 }
 
-Status SqliteReportWriter::dmarc_record(report::DmarcRecord&& record) {
+Status SqlReportWriter::dmarc_record(report::DmarcRecord&& record) {
   if (store_error_) return *store_error_;
   if (state_ == State::Idle) return make_error(ErrorCode::Invalid, "dmarc_record outside a report");
   if (state_ == State::DmarcIgnored) return {};
@@ -351,7 +354,7 @@ Status SqliteReportWriter::dmarc_record(report::DmarcRecord&& record) {
   return {};
 }
 
-Status SqliteReportWriter::dmarc_end(const report::DmarcHeader& header,
+Status SqlReportWriter::dmarc_end(const report::DmarcHeader& header,
                                      const std::vector<std::string>& errors) {
   if (store_error_) return *store_error_;
   if (state_ == State::Idle) return make_error(ErrorCode::Invalid, "dmarc_end outside a report");
@@ -382,7 +385,7 @@ Status SqliteReportWriter::dmarc_end(const report::DmarcHeader& header,
                    with_id_note(errors, header.report_metadata.report_id, key, replaces_id_ != 0)))
       .bind(8, header.complete ? 1 : 0);
   if (auto st = q->run(); !st) {
-    if (db_.last_error_code() == SQLITE_CONSTRAINT_UNIQUE) {
+    if (db_.last_error() == ErrorClass::Unique) {
       // The final header names a report that is already stored.
       if (auto rb = rollback_savepoint(); !rb) {
         store_error_ = rb.error();
@@ -402,7 +405,7 @@ Status SqliteReportWriter::dmarc_end(const report::DmarcHeader& header,
   return {};
 }
 
-Status SqliteReportWriter::tls(report::TlsReport&& report) {
+Status SqlReportWriter::tls(report::TlsReport&& report) {
   const ReportKey key = key_of(report);
   return store_whole(ReportType::TlsAggregate, key,
                      with_id_note(report.errors, report.report_id, key),
@@ -422,8 +425,10 @@ Status SqliteReportWriter::tls(report::TlsReport&& report) {
                              .bind(5, strings_to_json(p.mx_host))
                              .bind(6, p.total_successful_session_count)
                              .bind(7, p.total_failure_session_count);
+                         auto prow = q->step();
+                         if (!prow) return std::move(prow).error();
+                         std::int64_t policy_id = q->i64(0);
                          if (auto st = q->run(); !st) return st;
-                         std::int64_t policy_id = db_.last_insert_rowid();
                          for (const auto& f : p.failure_details) {
                            auto fq = db_.query(kInsertTlsFailure);
                            if (!fq) return std::move(fq).error();
@@ -443,7 +448,7 @@ Status SqliteReportWriter::tls(report::TlsReport&& report) {
                      });
 }
 
-Status SqliteReportWriter::arf(report::ArfReport&& a) {
+Status SqlReportWriter::arf(report::ArfReport&& a) {
   return store_whole(ReportType::Arf, key_of(a, received_at_), a.errors,
                      [&](std::int64_t id) -> Status {
                        auto q = db_.query(kInsertArf);
@@ -482,7 +487,7 @@ Status SqliteReportWriter::arf(report::ArfReport&& a) {
                      });
 }
 
-Status SqliteReportWriter::dsn(report::DsnReport&& d) {
+Status SqlReportWriter::dsn(report::DsnReport&& d) {
   return store_whole(ReportType::Dsn, key_of(d, received_at_), d.errors,
                      [&](std::int64_t id) -> Status {
                        auto q = db_.query(kInsertDsn);
@@ -519,7 +524,7 @@ Status SqliteReportWriter::dsn(report::DsnReport&& d) {
                      });
 }
 
-Status SqliteReportWriter::finish() {
+Status SqlReportWriter::finish() {
   if (store_error_) return *store_error_;
   return close_abandoned();
 }
@@ -528,7 +533,7 @@ Status SqliteReportWriter::finish() {
 
 std::unique_ptr<ReportWriter> make_report_writer(Connection& db, std::int64_t message_id,
                                                  std::int64_t received_at) {
-  return std::make_unique<SqliteReportWriter>(db, message_id, received_at);
+  return std::make_unique<SqlReportWriter>(db, message_id, received_at);
 }
 
-}  // namespace mailreport::store::sqlite
+}  // namespace mailreport::store::sql
