@@ -15,6 +15,10 @@
 //   instead of building twice); the interval's last batch, even an empty one, moves the
 //   watermark to the interval's end. A failure mid-interval leaves the committed batches'
 //   counts reported and the watermark where it was: the next run builds the rest.
+// - One builder of a kind at a time: run() takes the store's job lock "aggregate-<kind>"
+//   (Store::try_lock_job; PostgreSQL: an advisory lock across the cluster) and returns
+//   Conflict at once when another process holds it. The compare-and-set commits stay the
+//   guarantee; the lock saves the losers the work.
 // - domain filter: the watermark never moves (the other domains are not built).
 // - dry run: nothing is committed, so later intervals would repeat the earlier ones' counts;
 //   the due intervals are therefore built as one, from the first begin to the last end.
@@ -134,6 +138,19 @@ Result<BuildStats> AggregateBuilder::run(const BuildOptions& options) {
   if (frequency == config::AggregateFrequency::Never) return stats;
   const std::string kind(source_->kind());
   const std::int64_t now = options.now;
+
+  // One builder of a kind at a time per store (several nodes sharing PostgreSQL, or serve and
+  // `mailreport send-reports` on one): the others leave the work to it rather than build the
+  // same reports and lose the compare-and-set at commit. A dry run commits nothing.
+  std::unique_ptr<store::JobLock> job;
+  if (!options.dry_run) {
+    auto lock = store_.try_lock_job("aggregate-" + kind);
+    if (!lock) return std::move(lock).error();
+    if (!*lock) {
+      return make_error(ErrorCode::Conflict, kind + " reports are being built by another process");
+    }
+    job = std::move(*lock);
+  }
 
   auto read_watermark = store_.aggregate_watermark(kind);
   if (!read_watermark) return std::move(read_watermark).error();
