@@ -159,6 +159,9 @@ class SqlReportWriter final : public ReportWriter {
   Result<bool> is_duplicate(ReportType type, const ReportKey& key);
   // Opens the savepoint, deletes the report it replaces (if any), and inserts the reports row;
   // returns its id.
+  // After insert_report failed: true when it lost a race for the report's key (a duplicate,
+  // the savepoint rolled back).
+  bool lost_race();
   Result<std::int64_t> insert_report(ReportType type, const ReportKey& key,
                                      const std::vector<std::string>& errors,
                                      std::int64_t replaces = 0);
@@ -246,6 +249,18 @@ Result<bool> SqlReportWriter::is_duplicate(ReportType type, const ReportKey& key
   return found->has_value();
 }
 
+bool SqlReportWriter::lost_race() {
+  // The key was free when looked up, and is taken now: another receiver (an LMTP node of the
+  // cluster, PostgreSQL) stored the same report meanwhile. Its copy counts; ours is a duplicate.
+  if (!savepoint_open_ || db_.last_error() != ErrorClass::Unique) return false;
+  if (auto st = rollback_savepoint(); !st) {
+    store_error_ = st.error();
+    return false;
+  }
+  ++duplicates_;
+  return true;
+}
+
 Result<std::int64_t> SqlReportWriter::insert_report(ReportType type, const ReportKey& key,
                                                        const std::vector<std::string>& errors,
                                                        std::int64_t replaces) {
@@ -288,7 +303,7 @@ Status SqlReportWriter::store_whole(ReportType type, const ReportKey& key,
     return {};
   }
   auto id = insert_report(type, key, errors);
-  if (!id) return on_error(std::move(id).error());
+  if (!id) return lost_race() ? Status{} : on_error(std::move(id).error());
   if (auto st = body(*id); !st) return on_error(std::move(st).error());
   if (auto st = release_savepoint(); !st) return on_error(std::move(st).error());
   ++stored_;
@@ -321,7 +336,11 @@ Status SqlReportWriter::dmarc_begin(const report::DmarcHeader& header) {
   }
   state_ = State::Dmarc;
   auto id = insert_report(ReportType::DmarcAggregate, key, {}, replaces_id_);
-  if (!id) return on_error(std::move(id).error());
+  if (!id) {
+    if (!lost_race()) return on_error(std::move(id).error());
+    state_ = State::DmarcIgnored;
+    return {};
+  }
   current_id_ = *id;
   auto q = db_.query(kInsertDmarcHeader);
   if (!q) return on_error(std::move(q).error());
