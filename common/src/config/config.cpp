@@ -26,6 +26,7 @@
 #include "config/checks.hpp"
 #include "config/expression.hpp"
 #include "config/host.hpp"
+#include "config/store_url.hpp"
 #include "config/units.hpp"
 #include "mailreport/config/config.hpp"
 
@@ -48,8 +49,9 @@ std::optional<std::string> Config::get(std::string_view dotted_key) const {
 namespace {
 
 // Ids: a list of signature ids (report.*.sign), as a TOML array or, as Stalwart writes it, one
-// string "['rsa-' + config_get('report.domain'), ...]". Rate: "N/period" or false.
-enum class Kind { String, Bool, Integer, Number, Size, Duration, Mode, List, Ids, Rate };
+// string "['rsa-' + config_get('report.domain'), ...]". Rate: "N/period" or false. Verbatim: a
+// string never evaluated as an expression (store.url: libpq quotes values with ').
+enum class Kind { String, Bool, Integer, Number, Size, Duration, Mode, List, Ids, Rate, Verbatim };
 
 struct KeySpec {
   std::string_view name;
@@ -83,7 +85,7 @@ constexpr std::array<std::string_view, 14> kDefaultSignedHeaders = {"From",
 constexpr std::array<std::string_view, 3> kFailureKinds = {"dmarc", "dkim", "spf"};
 
 // Every key and its default, in one place.
-constexpr std::array<KeySpec, 100> kKeys = {{
+constexpr std::array<KeySpec, 104> kKeys = {{
     {"report.domain", Kind::String, "", true},      // domain part of the host name
     {"report.submitter", Kind::String, "", true},   // the host name
     {"report.analysis.addresses", Kind::List, ""},  // kDefaultAnalysisAddresses
@@ -137,6 +139,10 @@ constexpr std::array<KeySpec, 100> kKeys = {{
     {"report.suppress-after", Kind::Integer, "5"},
     {"store.type", Kind::String, "sqlite"},
     {"store.path", Kind::String, "/var/lib/mailreport/mailreport.db"},
+    {"store.url", Kind::Verbatim, ""},
+    {"store.url-file", Kind::String, ""},
+    {"store.pool-size", Kind::Integer, "8"},
+    {"store.acquire-timeout", Kind::Duration, "10s"},
     {"lmtp.hostname", Kind::String, "", true},  // report.submitter
     {"lmtp.unix-socket", Kind::String, "/run/mailreport/lmtp.sock"},
     {"lmtp.unix-socket-mode", Kind::Mode, "0660"},
@@ -496,6 +502,7 @@ class Loader {
     const bool list = e.spec && (e.spec->kind == Kind::List || e.spec->kind == Kind::Ids);
     if (const auto* s = e.node->as_string()) {
       if (e.spec && e.spec->kind == Kind::Ids) return evaluate_id_list(key, s->get(), e.line, slot);
+      if (e.spec && e.spec->kind == Kind::Verbatim) return std::string(s->get());
       return evaluate(key, s->get(), e.line, lenient);
     }
     if (const auto* array = e.node->as_array(); array && list) {
@@ -908,18 +915,7 @@ class Loader {
       }
     }
 
-    // [store]
-    if (auto v = get_string("store.type")) {
-      if (*v == "postgresql") {
-        check("store.type", false, "postgresql is not supported yet; use \"sqlite\"");
-      } else if (check("store.type", *v == "sqlite",
-                       "'" + *v + "': must be \"sqlite\" (\"postgresql\" is planned)")) {
-        c.store.type = *v;
-      }
-    }
-    if (auto v = get_string("store.path")) {
-      if (check("store.path", !v->empty(), "must not be empty")) c.store.path = *v;
-    }
+    build_store(c.store);
 
     // [lmtp]
     if (auto v = get_string("lmtp.hostname")) {
@@ -1368,6 +1364,69 @@ class Loader {
     if (*v == "weekly") return AggregateFrequency::Weekly;
     check(key, false, "'" + *v + "': must be \"hourly\", \"daily\", \"weekly\" or \"never\"");
     return std::nullopt;
+  }
+
+  // [store]: SQLite (path) or PostgreSQL (url or url-file, pool-size, acquire-timeout).
+  void build_store(StoreConfig& st) {
+    if (auto v = get_string("store.type")) {
+      if (check("store.type", *v == "sqlite" || *v == "postgresql",
+                "'" + *v + "': must be \"sqlite\" or \"postgresql\"")) {
+        st.type = *v;
+      }
+    }
+    if (auto v = get_string("store.path")) {
+      if (check("store.path", !v->empty(), "must not be empty")) st.path = *v;
+    }
+    const bool postgres = st.type == "postgresql";
+    const auto url = get_string("store.url");
+    const auto url_file = get_string("store.url-file");
+    const bool has_url = url && !url->empty();  // "" is the default: no URL
+    const bool has_url_file = url_file && !url_file->empty();
+    if (postgres && has_url && url) {
+      if (auto why = detail::check_store_url(*url)) {
+        check("store.url", false, *why);
+      } else {
+        st.url = *url;
+      }
+    }
+    if (postgres && has_url_file) {
+      const std::string& file = *url_file;
+      if (auto text = detail::read_url_file(file); !text) {
+        check("store.url-file", false, text.error().message);
+      } else if (auto why = detail::check_store_url(*text)) {
+        check("store.url-file", false, file + ": " + *why);
+      } else {
+        st.url_file = file;
+        st.url = std::move(*text);
+      }
+    }
+    // One source of the URL, and only for PostgreSQL: a URL left beside type = "sqlite" would
+    // make the store in use another than the one the administrator reads in this file.
+    check("store.url-file", !(has_url && has_url_file),
+          "store.url is set too: give the URL in one place (url-file keeps the password out of "
+          "this file)");
+    if (!postgres) {
+      for (const auto& [key, set] :
+           {std::pair{"store.url", has_url}, std::pair{"store.url-file", has_url_file}}) {
+        check(key, !set,
+              "store.type is \"sqlite\", which does not use it: set type = \"postgresql\", "
+              "or remove it");
+      }
+    } else if (!has_url && !has_url_file) {
+      check("store.type", false,
+            "\"postgresql\" needs store.url or store.url-file (the database to connect to)");
+    }
+    if (auto n = get_integer("store.pool-size")) {
+      if (check("store.pool-size", *n >= 1 && *n <= 256, "must be between 1 and 256")) {
+        st.pool_size = static_cast<std::size_t>(*n);
+      }
+    }
+    if (auto d = get_duration("store.acquire-timeout")) {
+      if (check("store.acquire-timeout", d->count() > 0, "must be longer than 0s") &&
+          check("store.acquire-timeout", d->count() <= 3600, "must be at most 1h")) {
+        st.acquire_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(*d);
+      }
+    }
   }
 
   // [tlsrpt]: the TLS result collector of mailreport serve.

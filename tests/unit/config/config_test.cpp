@@ -243,7 +243,7 @@ TEST(ConfigKeys, StoreType) {
   Problem p = one_problem("[store]\ntype = \"postgresql\"\n");
   EXPECT_EQ(p.key, "store.type");
   EXPECT_EQ(p.line, 2);
-  EXPECT_TRUE(mentions(p, "not supported yet"));
+  EXPECT_TRUE(mentions(p, "needs store.url or store.url-file"));
   EXPECT_EQ(one_problem("store.type = \"mysql\"").key, "store.type");
 }
 
@@ -565,16 +565,20 @@ TEST(ConfigFile, ShippedFileDocumentsTheRealDefaults) {
     }
     text += line + "\n";
   }
-  EXPECT_EQ(keys, 100);
+  EXPECT_EQ(keys, 104);
   LoadResult r = load_string(text);
   ASSERT_TRUE(r.problems.empty()) << dump(r.problems);
-  EXPECT_EQ(r.config->raw.size(), 100u);
+  EXPECT_EQ(r.config->raw.size(), 104u);
   auto d = Config::defaults();
   const Config& c = *r.config;
   EXPECT_EQ(c.report.analysis_addresses.patterns(), d->report.analysis_addresses.patterns());
   EXPECT_EQ(c.report.analysis_retention, d->report.analysis_retention);
   EXPECT_EQ(c.store.type, d->store.type);
   EXPECT_EQ(c.store.path, d->store.path);
+  EXPECT_EQ(c.store.url, d->store.url);
+  EXPECT_EQ(c.store.url_file, d->store.url_file);
+  EXPECT_EQ(c.store.pool_size, d->store.pool_size);
+  EXPECT_EQ(c.store.acquire_timeout, d->store.acquire_timeout);
   EXPECT_EQ(c.lmtp.unix_socket, d->lmtp.unix_socket);
   EXPECT_EQ(c.lmtp.unix_socket_mode, d->lmtp.unix_socket_mode);
   EXPECT_EQ(c.lmtp.unix_socket_owner, d->lmtp.unix_socket_owner);

@@ -191,10 +191,22 @@ struct TlsrptConfig {
   std::size_t batch_size = 1000;           // tlsrpt.batch-size: datagrams per commit at most
 };
 
+// [store]: where reports, evaluations and the outbox live.
 struct StoreConfig {
-  std::string type = "sqlite";  // store.type: sqlite (postgresql comes later)
-  std::filesystem::path path = "/var/lib/mailreport/mailreport.db";  // store.path
+  std::string type = "sqlite";  // store.type: "sqlite" | "postgresql"
+  std::filesystem::path path = "/var/lib/mailreport/mailreport.db";  // store.path (SQLite)
+  // PostgreSQL (type = "postgresql"; an error with type = "sqlite"): the libpq URL or
+  // keyword/value string, from store.url or read from store.url-file when the configuration
+  // is loaded. Print it only through mask_url_password.
+  std::string url;
+  std::filesystem::path url_file;  // store.url-file ("" = none)
+  std::size_t pool_size = 8;       // store.pool-size (1..256): connections per process
+  std::chrono::milliseconds acquire_timeout{10000};  // store.acquire-timeout ("10s")
 };
+
+// `url` with its password replaced by "***" (postgresql://user:***@host/db, password=***,
+// ?password=***), for every message that shows a store URL.
+std::string mask_url_password(std::string_view url);
 
 struct LmtpConfig {
   std::string hostname;  // lmtp.hostname: greeting name, default report.submitter

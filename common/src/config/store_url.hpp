@@ -1,0 +1,24 @@
+// The PostgreSQL store's connection string in the configuration (store.url, store.url-file):
+// a light syntax check (libpq parses it for real when the store is opened; the config module
+// does not link libpq), reading the URL file with its permission checks.
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "mailreport/util/result.hpp"
+
+namespace mailreport::config::detail {
+
+// Why `url` is not a libpq connection string ("postgresql://..." / "postgres://..." URI, or
+// "keyword=value ..." pairs), or nullopt when it looks like one.
+std::optional<std::string> check_store_url(std::string_view url);
+
+// The URL held by `path`: its text with surrounding white space removed, one line. Refused
+// (Invalid) unless it is a regular file that other users cannot read or write (it holds a
+// password) and that is not writable by its group.
+Result<std::string> read_url_file(const std::filesystem::path& path);
+
+}  // namespace mailreport::config::detail
