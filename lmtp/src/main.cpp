@@ -23,7 +23,7 @@
 #include "mailreport/config/config.hpp"
 #include "mailreport/ingest/store_ingestor.hpp"
 #include "mailreport/lmtp/server.hpp"
-#include "mailreport/store/sqlite_store.hpp"
+#include "mailreport/store/open_store.hpp"
 #include "mailreport/util/log.hpp"
 #include "mailreport/util/privileges.hpp"
 
@@ -73,10 +73,6 @@ int main(int argc, char** argv) {
   }
   std::shared_ptr<const config::Config> cfg = loaded.config;
   StderrLogger log(cfg->log.level);
-  if (cfg->store.type != "sqlite") {
-    log.error("lmtp", "store.type '" + cfg->store.type + "' is not supported by this build");
-    return kExitConfig;
-  }
 
   // SIGTERM/SIGINT/SIGHUP are taken by sigwait() below: block them before any thread exists
   // so that every thread inherits the mask. SIGPIPE cannot happen on sockets (MSG_NOSIGNAL),
@@ -114,12 +110,9 @@ int main(int argc, char** argv) {
 
     // The store is opened as the unprivileged user, so that the database and its WAL/SHM
     // files belong to the user that keeps writing them (and that the CLI runs as).
-    store::SqliteOptions so;
-    so.path = cfg->store.path;
-    auto opened = store::open_sqlite_store(so);
+    auto opened = store::open_configured_store(cfg->store, store::StoreAccess::ReadWrite);
     if (!opened) {
-      log.error("lmtp", "cannot open the store " + cfg->store.path.string() + ": " +
-                            opened.error().describe());
+      log.error("lmtp", "cannot open the store: " + opened.error().describe());
       return kExitUnavailable;
     }
     ingest::IngestOptions io;
@@ -134,7 +127,7 @@ int main(int argc, char** argv) {
       log.error("lmtp", st.error().message);
       return kExitOsErr;
     }
-    log.info("lmtp", "ready (store " + cfg->store.path.string() + ")");
+    log.info("lmtp", "ready (store " + store::describe_store(cfg->store) + ")");
     ::sd_notify(0, "READY=1");
 
     for (;;) {

@@ -38,7 +38,7 @@
 #include "mailreport/milter/environment.hpp"
 #include "mailreport/milter/libmilter.hpp"
 #include "mailreport/milter/writer.hpp"
-#include "mailreport/store/sqlite_store.hpp"
+#include "mailreport/store/open_store.hpp"
 #include "mailreport/util/log.hpp"
 #include "mailreport/util/privileges.hpp"
 
@@ -129,10 +129,6 @@ int main(int argc, char** argv) {
   }
   std::shared_ptr<const config::Config> cfg = loaded.config;
   StderrLogger log(cfg->log.level);
-  if (cfg->store.type != "sqlite") {
-    log.error("milter", "store.type '" + cfg->store.type + "' is not supported by this build");
-    return kExitConfig;
-  }
 
   // The signals go to this thread only (see the file comment): handlers that wake the loop
   // below, blocked while the other threads are created so that they inherit the block.
@@ -192,12 +188,9 @@ int main(int argc, char** argv) {
 
     // The store is opened as the unprivileged user, so that its files belong to the user that
     // keeps writing them (as mailreport-lmtp does).
-    store::SqliteOptions so;
-    so.path = cfg->store.path;
-    auto opened = store::open_sqlite_store(so);
+    auto opened = store::open_configured_store(cfg->store, store::StoreAccess::ReadWrite);
     if (!opened) {
-      log.error("milter", "cannot open the store " + cfg->store.path.string() + ": " +
-                              opened.error().describe());
+      log.error("milter", "cannot open the store: " + opened.error().describe());
       return kExitUnavailable;
     }
     std::unique_ptr<store::Store> store = std::move(opened).value();
@@ -224,7 +217,7 @@ int main(int argc, char** argv) {
       [[maybe_unused]] ssize_t n = ::write(g_wake_pipe[1], &b, 1);
     });
     pthread_sigmask(SIG_UNBLOCK, &signals, nullptr);
-    log.info("milter", "ready (store " + cfg->store.path.string() + ")");
+    log.info("milter", "ready (store " + store::describe_store(cfg->store) + ")");
     ::sd_notify(0, "READY=1");
 
     for (bool running = true; running;) {

@@ -2,9 +2,10 @@
 // "FILE:LINE: key: message" on stderr and exits 78 (EX_CONFIG); otherwise prints "FILE: OK"
 // and the effective values that matter most (the report.domain, store, listeners, the milter,
 // the failure and aggregate reports we send and how, the TLS result collector, and the signing
-// keys; never the redact-key).
+// keys; never the redact-key, nor the store's password).
 // Without --config it checks /etc/mailreport/mailreport.toml, or the built-in defaults when
 // that file does not exist.
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -75,6 +76,16 @@ void print_aggregate_kind(const char* name, const config::AggregateReportSetting
   if (dmarc) std::cout << "    format:           " << config::to_string(a.format) << "\n";
 }
 
+// The store, a URL with its password masked.
+std::string store_line(const config::StoreConfig& st) {
+  if (st.type != "postgresql") return st.type + " " + st.path.string();
+  std::string out = "postgresql " + config::mask_url_password(st.url);
+  if (!st.url_file.empty()) out += " (from " + st.url_file.string() + ")";
+  return out + ", pool " + std::to_string(st.pool_size) + ", acquire timeout " +
+         config::format_duration(
+             std::chrono::duration_cast<std::chrono::seconds>(st.acquire_timeout));
+}
+
 void print_summary(const config::Config& c) {
   const auto& m = c.milter;
   std::cout << "  report domain:      " << c.report.domain << "\n"
@@ -82,7 +93,7 @@ void print_summary(const config::Config& c) {
             << "  analysis addresses: " << join(c.report.analysis_addresses.patterns(), "") << "\n"
             << "  report retention:   " << config::format_duration(c.report.analysis_retention)
             << "\n"
-            << "  store:              " << c.store.type << " " << c.store.path.string() << "\n"
+            << "  store:              " << store_line(c.store) << "\n"
             << "  lmtp listeners:     " << listeners(c.lmtp) << "\n"
             << "  lmtp hostname:      " << c.lmtp.hostname << "\n"
             << "  message size limit: " << config::format_size(c.limits.message_size) << "\n"

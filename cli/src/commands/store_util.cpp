@@ -8,33 +8,12 @@
 
 #include "cli.hpp"
 #include "mailreport/report/json.hpp"
-#include "mailreport/store/sqlite_store.hpp"
 
 namespace mailreport::cli {
 
 Result<std::unique_ptr<store::Store>> open_configured_store(const config::Config& cfg,
                                                             StoreAccess access) {
-  if (cfg.store.type != "sqlite") {
-    return make_error(ErrorCode::Unsupported, "store.type " + cfg.store.type + " is not supported");
-  }
-  namespace fs = std::filesystem;
-  const fs::path& path = cfg.store.path;
-  std::error_code ec;
-  if (access == StoreAccess::ReadOnly) {
-    if (!fs::exists(path, ec)) {
-      return make_error(ErrorCode::NotFound,
-                        "no store at " + path.string() + " (nothing received or imported yet)");
-    }
-  } else if (path.has_parent_path() && !fs::exists(path.parent_path(), ec)) {
-    fs::create_directories(path.parent_path(), ec);
-    if (ec) {
-      return make_error(ErrorCode::Io, path.parent_path().string() + ": " + ec.message());
-    }
-  }
-  store::SqliteOptions options;
-  options.path = path;
-  options.read_only = access == StoreAccess::ReadOnly;
-  return store::open_sqlite_store(options);
+  return store::open_configured_store(cfg.store, access);
 }
 
 report::ExtractLimits extract_limits(const config::Config& cfg) {

@@ -13,14 +13,15 @@
 #include "mailreport/config/config.hpp"
 #include "mailreport/report/extract.hpp"
 #include "mailreport/report/model.hpp"
+#include "mailreport/store/open_store.hpp"
 #include "mailreport/store/store.hpp"
 
 namespace mailreport::cli {
 
-enum class StoreAccess { ReadWrite, ReadOnly };
+using store::StoreAccess;
 
-// Opens config.store.path. ReadWrite creates the file (and its parent directory) when
-// missing; ReadOnly fails with NotFound when there is no store yet.
+// Opens the configured store (store::open_configured_store): the read commands ReadOnly
+// (SQLite read-only, NotFound when there is no store yet; PostgreSQL without migrations).
 Result<std::unique_ptr<store::Store>> open_configured_store(const config::Config& cfg,
                                                             StoreAccess access);
 
