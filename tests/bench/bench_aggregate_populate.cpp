@@ -13,7 +13,8 @@
 // through Store::record_evaluations (so the rows are what the milter would have written), in
 // batches of --batch evaluations (the same evaluation repeated for a row's messages, which the
 // store sums in memory), with synchronous=NORMAL: a 10M-message day takes a few minutes.
-// The store is created if needed; rows are added to what is there.
+// The store is created if needed; rows are added to what is there. With --pg-url URL the
+// rows go into that PostgreSQL database instead (issue 8; DB is then ignored, give "-").
 //
 //   bench-aggregate-populate DB --walk [--mark]
 // times the store's part of the build instead: one Store::for_each_unreported_evaluation over
@@ -31,6 +32,7 @@
 #include <vector>
 
 #include "evaluation_gen.hpp"
+#include "mailreport/store/pg_store.hpp"
 #include "mailreport/store/sqlite_store.hpp"
 
 int main(int argc, char** argv) {
@@ -48,6 +50,8 @@ int main(int argc, char** argv) {
   app.add_option("--rows", rows, "distinct evaluation rows (default 1000000)");
   app.add_option("--day", day, "the UTC day (midnight, epoch seconds; default 1699920000)");
   app.add_option("--batch", batch_size, "evaluations per record_evaluations call (default 5000)");
+  std::string pg_url;
+  app.add_option("--pg-url", pg_url, "fill this PostgreSQL database (libpq URL) instead of DB");
   bool walk = false;
   bool mark = false;
   app.add_flag("--walk", walk, "time a walk of the day's unreported rows instead of populating");
@@ -59,10 +63,18 @@ int main(int argc, char** argv) {
   }
   day -= ((day % 86400) + 86400) % 86400;
 
-  store::SqliteOptions options;
-  options.path = db;
-  options.synchronous_full = false;
-  auto opened = store::open_sqlite_store(options);
+  Result<std::unique_ptr<store::Store>> opened = make_error(ErrorCode::Invalid, "no store");
+  if (!pg_url.empty()) {
+    store::PgOptions options;
+    options.url = pg_url;
+    opened = store::open_postgres_store(options);
+    db = "PostgreSQL";
+  } else {
+    store::SqliteOptions options;
+    options.path = db;
+    options.synchronous_full = false;
+    opened = store::open_sqlite_store(options);
+  }
   if (!opened) {
     std::fprintf(stderr, "%s\n", opened.error().describe().c_str());
     return 1;
