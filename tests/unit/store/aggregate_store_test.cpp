@@ -1,8 +1,9 @@
-// The SQLite store's side of aggregate reports we send (issue 5): unreported counts read from
-// a snapshot and marked reported compare-and-set with the reports and their outbox entries
-// (exactly once: nothing twice, late messages in the next report, racing builders refused),
+// The store's side of aggregate reports we send (issue 5), on SQLite and PostgreSQL: unreported
+// counts read from a snapshot and marked reported compare-and-set with the reports and their outbox
+// entries (exactly once: nothing twice, late messages in the next report, racing builders refused),
 // the watermark, the TLS collector's counts per day, policy and failure detail, rejected
-// datagrams, bounces and suppressions, and migration 5 on a migration-4 store.
+// datagrams, bounces and suppressions. SQLite only (AggregateStoreSqlite): the in-memory store's
+// walks, and migration 5 on a migration-4 store.
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
@@ -118,9 +119,10 @@ std::vector<AggregateReport> reports(Store& s, AggregateReportFilter f = {}) {
 
 // ---------------------------------------------------------------- evaluations, exactly once
 
-TEST(AggregateStore, UnreportedRowsAreReportedOnceAndLateMessagesGoToTheNextReport) {
-  TempDir dir;
-  auto s = open_store(dir / "s.db");
+class AggregateStore : public test::StoreTest {};
+
+TEST_P(AggregateStore, UnreportedRowsAreReportedOnceAndLateMessagesGoToTheNextReport) {
+  auto s = open_store();
   ASSERT_TRUE(s);
   record(*s, {sample_evaluation(kHour + 10), sample_evaluation(kHour + 20),
               sample_evaluation(kHour + 30, "192.0.2.2")});
@@ -150,13 +152,12 @@ TEST(AggregateStore, UnreportedRowsAreReportedOnceAndLateMessagesGoToTheNextRepo
   EXPECT_EQ(rows[0].reported, 2u);
   ASSERT_TRUE(s->commit_aggregate_batch(batch_of(rows, "r2")));
   EXPECT_TRUE(unreported(*s).empty());
-  EXPECT_EQ(count_rows(dir / "s.db", "evaluations", "reported = 5"), 1);
+  EXPECT_EQ(count_rows("evaluations", "reported = 5"), 1);
   EXPECT_EQ(reports(*s).size(), 2u);
 }
 
-TEST(AggregateStore, TheWalkIsOrderedByPolicyDomainPolicyHourAndStopsWhenAsked) {
-  TempDir dir;
-  auto s = open_store(dir / "s.db");
+TEST_P(AggregateStore, TheWalkIsOrderedByPolicyDomainPolicyHourAndStopsWhenAsked) {
+  auto s = open_store();
   ASSERT_TRUE(s);
   record(*s, {sample_evaluation(kHour + 7200, "192.0.2.1", "b.example"),  // a later hour
               sample_evaluation(kHour + 10, "192.0.2.1", "b.example", auth::Policy::None),
@@ -184,14 +185,13 @@ TEST(AggregateStore, TheWalkIsOrderedByPolicyDomainPolicyHourAndStopsWhenAsked) 
   EXPECT_EQ(seen, 2);
 
   // A store opened read-only walks the same rows (`send-reports --dry-run` on a copy).
-  auto ro = open_store(dir / "s.db", test::options_for(dir / "s.db", true));
+  auto ro = open_store({.read_only = true});
   ASSERT_TRUE(ro);
   EXPECT_EQ(unreported(*ro, kHour + 3600).size(), 4u);
 }
 
-TEST(AggregateStore, TwoBuildersReadingTheSameRowsReportThemOnce) {
-  TempDir dir;
-  auto s = open_store(dir / "s.db");
+TEST_P(AggregateStore, TwoBuildersReadingTheSameRowsReportThemOnce) {
+  auto s = open_store();
   ASSERT_TRUE(s);
   record(*s, {sample_evaluation(kHour + 10), sample_evaluation(kHour + 20, "192.0.2.2")});
   auto first = unreported(*s);
@@ -205,12 +205,11 @@ TEST(AggregateStore, TwoBuildersReadingTheSameRowsReportThemOnce) {
   ASSERT_EQ(all.size(), 1u);
   EXPECT_EQ(all[0].report_id, "r1");
   EXPECT_EQ(outbox(*s).size(), 1u);
-  EXPECT_EQ(count_rows(dir / "s.db", "evaluations", "reported = count"), 2);
+  EXPECT_EQ(count_rows("evaluations", "reported = count"), 2);
 }
 
-TEST(AggregateStore, ReportingMoreThanRecordedIsInvalidAndChangesNothing) {
-  TempDir dir;
-  auto s = open_store(dir / "s.db");
+TEST_P(AggregateStore, ReportingMoreThanRecordedIsInvalidAndChangesNothing) {
+  auto s = open_store();
   ASSERT_TRUE(s);
   record(*s, {sample_evaluation(kHour + 10), sample_evaluation(kHour + 20, "192.0.2.2")});
   auto rows = unreported(*s);
@@ -232,9 +231,8 @@ TEST(AggregateStore, ReportingMoreThanRecordedIsInvalidAndChangesNothing) {
   EXPECT_EQ(unreported(*s).size(), 2u);
 }
 
-TEST(AggregateStore, TheWatermarkMovesWithItsBatchAndAStaleExpectationRollsEverythingBack) {
-  TempDir dir;
-  auto s = open_store(dir / "s.db");
+TEST_P(AggregateStore, TheWatermarkMovesWithItsBatchAndAStaleExpectationRollsEverythingBack) {
+  auto s = open_store();
   ASSERT_TRUE(s);
   auto none = s->aggregate_watermark(kDmarc);
   ASSERT_TRUE(none);
@@ -307,22 +305,20 @@ void commit_while_walking(Store& s) {
   ASSERT_EQ(all.size(), 3u);
 }
 
-TEST(AggregateStore, ABuilderCommitsWhileWalkingAFileStore) {
-  TempDir dir;
-  auto s = open_store(dir / "s.db");
+TEST_P(AggregateStore, ABuilderCommitsWhileWalking) {
+  auto s = open_store();
   ASSERT_TRUE(s);
   commit_while_walking(*s);
 }
 
-TEST(AggregateStore, ABuilderCommitsWhileWalkingAMemoryStore) {
+TEST(AggregateStoreSqlite, ABuilderCommitsWhileWalkingAMemoryStore) {
   auto s = open_sqlite_store({.path = ":memory:"});
   ASSERT_TRUE(s) << s.error().describe();
   commit_while_walking(**s);
 }
 
-TEST(AggregateStore, TheWalkReadsOneSnapshot) {
-  TempDir dir;
-  auto s = open_store(dir / "s.db");
+TEST_P(AggregateStore, TheWalkReadsOneSnapshot) {
+  auto s = open_store();
   ASSERT_TRUE(s);
   record(*s, {sample_evaluation(kHour + 10, "192.0.2.1", "a.example"),
               sample_evaluation(kHour + 10, "192.0.2.1", "b.example")});
@@ -345,9 +341,8 @@ TEST(AggregateStore, TheWalkReadsOneSnapshot) {
 
 // ---------------------------------------------------------------- reports and deliveries
 
-TEST(AggregateStore, DeliveriesAreQueuedWithPayloadsNamingTheirReport) {
-  TempDir dir;
-  auto s = open_store(dir / "s.db");
+TEST_P(AggregateStore, DeliveriesAreQueuedWithPayloadsNamingTheirReport) {
+  auto s = open_store();
   ASSERT_TRUE(s);
   AggregateBatch b;
   b.kind = kDmarc;
@@ -427,9 +422,8 @@ TEST(AggregateStore, DeliveriesAreQueuedWithPayloadsNamingTheirReport) {
   EXPECT_EQ(reports(*s).size(), 2u);
 }
 
-TEST(AggregateStore, ReportsAreListedNewestFirstWithoutContentAndFiltered) {
-  TempDir dir;
-  auto s = open_store(dir / "s.db");
+TEST_P(AggregateStore, ReportsAreListedNewestFirstWithoutContentAndFiltered) {
+  auto s = open_store();
   ASSERT_TRUE(s);
   AggregateBatch dmarc;
   dmarc.kind = kDmarc;
@@ -532,9 +526,8 @@ const TlsFailureCount* find(const TlsPolicyCount& c, std::string_view result_typ
   return nullptr;
 }
 
-TEST(AggregateStore, TlsResultsAreCountedPerDayPolicyAndFailureDetail) {
-  TempDir dir;
-  auto s = open_store(dir / "s.db");
+TEST_P(AggregateStore, TlsResultsAreCountedPerDayPolicyAndFailureDetail) {
+  auto s = open_store();
   ASSERT_TRUE(s);
   record_tls(*s,
              {datagram({sts_result(true)}), datagram({sts_result(true)}),
@@ -576,13 +569,12 @@ TEST(AggregateStore, TlsResultsAreCountedPerDayPolicyAndFailureDetail) {
   auto tlsa = sts_result(true);
   tlsa.policy_type = "tlsa";
   record_tls(*s, {datagram({tlsa})}, kDay + 200);
-  EXPECT_EQ(count_rows(dir / "s.db", "tls_counts"), 4);
-  EXPECT_EQ(count_rows(dir / "s.db", "tls_count_failures"), 2);
+  EXPECT_EQ(count_rows("tls_counts"), 4);
+  EXPECT_EQ(count_rows("tls_count_failures"), 2);
 }
 
-TEST(AggregateStore, TlsCountsAreReportedOnceWithOnlyTheirDeltasUnreported) {
-  TempDir dir;
-  auto s = open_store(dir / "s.db");
+TEST_P(AggregateStore, TlsCountsAreReportedOnceWithOnlyTheirDeltasUnreported) {
+  auto s = open_store();
   ASSERT_TRUE(s);
   record_tls(*s,
              {datagram({sts_result(true)}), datagram({sts_result(false, {expired()})}),
@@ -648,7 +640,7 @@ TEST(AggregateStore, TlsCountsAreReportedOnceWithOnlyTheirDeltasUnreported) {
   EXPECT_EQ((*all)[0].reported_failed, 2u);
 }
 
-TEST(AggregateStore, TheTlsWalkLetsTheBuilderCommitOnAMemoryStore) {
+TEST(AggregateStoreSqlite, TheTlsWalkLetsTheBuilderCommitOnAMemoryStore) {
   auto s = open_sqlite_store({.path = ":memory:"});
   ASSERT_TRUE(s);
   Store& store = **s;
@@ -669,18 +661,16 @@ TEST(AggregateStore, TheTlsWalkLetsTheBuilderCommitOnAMemoryStore) {
   EXPECT_TRUE(unreported_tls(store).empty());
 }
 
-TEST(AggregateStore, OnlyTheNewestThousandRejectedDatagramsAreKept) {
-  TempDir dir;
-  auto s = open_store(dir / "s.db");
+TEST_P(AggregateStore, OnlyTheNewestThousandRejectedDatagramsAreKept) {
+  auto s = open_store();
   ASSERT_TRUE(s);
   for (int i = 0; i < 1005; ++i) {
     std::string datagram = "{\"d\": " + std::to_string(i) + "}\xff";
     ASSERT_TRUE(s->record_tls_rejected(datagram, "bad", kDay + i));
   }
-  EXPECT_EQ(count_rows(dir / "s.db", "tls_rejected"), 1000);
-  EXPECT_EQ(count_rows(dir / "s.db", "tls_rejected", "received_at < " + std::to_string(kDay + 5)),
-            0);
-  EXPECT_EQ(count_rows(dir / "s.db", "tls_rejected",
+  EXPECT_EQ(count_rows("tls_rejected"), 1000);
+  EXPECT_EQ(count_rows("tls_rejected", "received_at < " + std::to_string(kDay + 5)), 0);
+  EXPECT_EQ(count_rows("tls_rejected",
                        "received_at = " + std::to_string(kDay + 1004) + " AND reason = 'bad'"),
             1);
 }
@@ -700,9 +690,8 @@ std::int64_t sent_entry(Store& s, std::string recipient, std::string message_id)
   return *id;
 }
 
-TEST(AggregateStore, BouncesCountAgainstTheRecipientUntilItIsSuppressed) {
-  TempDir dir;
-  auto s = open_store(dir / "s.db");
+TEST_P(AggregateStore, BouncesCountAgainstTheRecipientUntilItIsSuppressed) {
+  auto s = open_store();
   ASSERT_TRUE(s);
   auto a = sent_entry(*s, "Dmarc@Example.COM", "r1.abc@ours.example");
   auto b = sent_entry(*s, "dmarc@example.com", "<r2.abc@ours.example>");
@@ -756,9 +745,8 @@ TEST(AggregateStore, BouncesCountAgainstTheRecipientUntilItIsSuppressed) {
   EXPECT_FALSE(*s->is_suppressed("rua@other.example"));
 }
 
-TEST(AggregateStore, SuppressionsAreAddedListedAndRemoved) {
-  TempDir dir;
-  auto s = open_store(dir / "s.db");
+TEST_P(AggregateStore, SuppressionsAreAddedListedAndRemoved) {
+  auto s = open_store();
   ASSERT_TRUE(s);
   ASSERT_TRUE(s->add_suppression("B@Example.com", "asked us to stop", kDay));
   ASSERT_TRUE(s->add_suppression("https://reports.example/tls", "gone", kDay + 1));
@@ -785,7 +773,7 @@ TEST(AggregateStore, SuppressionsAreAddedListedAndRemoved) {
 
 // ---------------------------------------------------------------- migration
 
-TEST(AggregateStore, MigrationFiveOnAMigrationFourStoreKeepsTheRowsUnreported) {
+TEST(AggregateStoreSqlite, MigrationFiveOnAMigrationFourStoreKeepsTheRowsUnreported) {
   TempDir dir;
   auto path = dir / "s.db";
   {
@@ -819,6 +807,8 @@ TEST(AggregateStore, MigrationFiveOnAMigrationFourStoreKeepsTheRowsUnreported) {
   ASSERT_TRUE(s->commit_aggregate_batch(batch_of(rows, "r1")));
   EXPECT_TRUE(unreported(*s).empty());
 }
+
+INSTANTIATE_TEST_SUITE_P(Backends, AggregateStore, test::kBothBackends, test::BackendName());
 
 }  // namespace
 }  // namespace mailreport::store

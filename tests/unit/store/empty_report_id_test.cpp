@@ -1,6 +1,7 @@
 // De-duplication of DMARC aggregate and TLS reports that arrive without a report id: the store
 // derives a stable "sha256:" id from (org, contact, period, domain), so that different reports
 // of one org about one domain are not merged on "", while a re-sent copy still is a duplicate.
+// On SQLite and PostgreSQL.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -53,9 +54,10 @@ bool has_note_about_id(const std::vector<std::string>& errors) {
   return false;
 }
 
-TEST(EmptyReportId, DifferentDmarcReportsOfOneOrgAndDomainAreBothStored) {
-  TempDir dir;
-  auto store = open_store(dir / "s.db");
+class EmptyReportId : public test::StoreTest {};
+
+TEST_P(EmptyReportId, DifferentDmarcReportsOfOneOrgAndDomainAreBothStored) {
+  auto store = open_store();
   ASSERT_TRUE(store);
   auto day1 = test::sample_dmarc("", "Example Org", "example.com", 1700000000);
   auto day2 = test::sample_dmarc("", "Example Org", "example.com", 1700086400);
@@ -87,9 +89,8 @@ TEST(EmptyReportId, DifferentDmarcReportsOfOneOrgAndDomainAreBothStored) {
   EXPECT_EQ((*rows)[1].messages, 18u);
 }
 
-TEST(EmptyReportId, AResentDmarcReportWithoutIdIsStillADuplicate) {
-  TempDir dir;
-  auto store = open_store(dir / "s.db");
+TEST_P(EmptyReportId, AResentDmarcReportWithoutIdIsStillADuplicate) {
+  auto store = open_store();
   ASSERT_TRUE(store);
   auto r = test::sample_dmarc("", "Example Org", "example.com", 1700000000);
   auto again = r;
@@ -107,9 +108,8 @@ TEST(EmptyReportId, AResentDmarcReportWithoutIdIsStillADuplicate) {
   EXPECT_EQ(rows->size(), 1u);
 }
 
-TEST(EmptyReportId, OtherOrgsAndDomainsDeriveOtherIds) {
-  TempDir dir;
-  auto store = open_store(dir / "s.db");
+TEST_P(EmptyReportId, OtherOrgsAndDomainsDeriveOtherIds) {
+  auto store = open_store();
   ASSERT_TRUE(store);
   auto a = test::sample_dmarc("", "Example Org", "example.com");
   auto b = test::sample_dmarc("", "Example Org", "example.net");
@@ -134,9 +134,8 @@ TEST(EmptyReportId, OtherOrgsAndDomainsDeriveOtherIds) {
   EXPECT_FALSE(has_note_about_id(std::get<report::DmarcAggregate>(full->report).errors));
 }
 
-TEST(EmptyReportId, TlsReportsWithoutIdAreNotMerged) {
-  TempDir dir;
-  auto store = open_store(dir / "s.db");
+TEST_P(EmptyReportId, TlsReportsWithoutIdAreNotMerged) {
+  auto store = open_store();
   ASSERT_TRUE(store);
   auto t1 = test::sample_tls("");
   auto t2 = test::sample_tls("");
@@ -162,6 +161,8 @@ TEST(EmptyReportId, TlsReportsWithoutIdAreNotMerged) {
   EXPECT_TRUE(has_note_about_id(t.errors));
   EXPECT_NE(std::find(t.errors.begin(), t.errors.end(), "date without zone"), t.errors.end());
 }
+
+INSTANTIATE_TEST_SUITE_P(Backends, EmptyReportId, test::kBothBackends, test::BackendName());
 
 }  // namespace
 }  // namespace mailreport::store

@@ -1,6 +1,7 @@
-// The milter's evaluations in the SQLite store: aggregated per (UTC hour, policy domain,
-// identity) with a count, the published rua/ruf kept, batches atomic, writers from several
-// threads serialised, and the aggregate report's query served by an index.
+// The milter's evaluations in the store (SQLite and PostgreSQL): aggregated per (UTC hour,
+// policy domain, identity) with a count, the published rua/ruf kept, batches atomic, writers
+// from several threads serialised. SQLite only (EvaluationsSqlite): the in-memory store, and
+// the aggregate report's query served by an index (its query plan).
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
@@ -73,9 +74,10 @@ Status record(Store& s, std::vector<auth::Evaluation> batch) {
   return s.record_evaluations(batch);
 }
 
-TEST(Evaluations, TheSameEvaluationTwiceIsOneRowCountedTwice) {
-  TempDir dir;
-  auto s = open_store(dir / "s.db");
+class Evaluations : public test::StoreTest {};
+
+TEST_P(Evaluations, TheSameEvaluationTwiceIsOneRowCountedTwice) {
+  auto s = open_store();
   ASSERT_TRUE(s);
   ASSERT_TRUE(record(*s, {sample_evaluation(kHour + 800)}));
   ASSERT_TRUE(record(*s, {sample_evaluation(kHour + 1200)}));
@@ -120,12 +122,11 @@ TEST(Evaluations, TheSameEvaluationTwiceIsOneRowCountedTwice) {
   EXPECT_EQ(r.record.auth_results.spf[0].result, "pass");
   EXPECT_EQ(r.record.auth_results.spf[1].scope, "helo");
   EXPECT_EQ(r.record.auth_results.spf[1].result, "none");
-  EXPECT_EQ(count_rows(dir / "s.db", "evaluations"), 1);
+  EXPECT_EQ(count_rows("evaluations"), 1);
 }
 
-TEST(Evaluations, RepeatsInsideOneBatchAreSummed) {
-  TempDir dir;
-  auto s = open_store(dir / "s.db");
+TEST_P(Evaluations, RepeatsInsideOneBatchAreSummed) {
+  auto s = open_store();
   ASSERT_TRUE(s);
   std::vector<auth::Evaluation> batch(5, sample_evaluation());
   ASSERT_TRUE(record(*s, batch));
@@ -134,9 +135,8 @@ TEST(Evaluations, RepeatsInsideOneBatchAreSummed) {
   EXPECT_EQ(rows[0].record.row.count, 5u);
 }
 
-TEST(Evaluations, EachDifferenceInIdentityIsAnotherRow) {
-  TempDir dir;
-  auto s = open_store(dir / "s.db");
+TEST_P(Evaluations, EachDifferenceInIdentityIsAnotherRow) {
+  auto s = open_store();
   ASSERT_TRUE(s);
   auto other_ip = sample_evaluation(kHour + 800, "2001:db8::1");
   auto other_selector = sample_evaluation();
@@ -159,9 +159,8 @@ TEST(Evaluations, EachDifferenceInIdentityIsAnotherRow) {
   EXPECT_EQ(ipv6, 1);
 }
 
-TEST(Evaluations, AnHourBoundarySplitsRows) {
-  TempDir dir;
-  auto s = open_store(dir / "s.db");
+TEST_P(Evaluations, AnHourBoundarySplitsRows) {
+  auto s = open_store();
   ASSERT_TRUE(s);
   ASSERT_TRUE(record(*s, {sample_evaluation(kHour + 3599), sample_evaluation(kHour + 3600),
                           sample_evaluation(kHour), sample_evaluation(kHour + 7199)}));
@@ -175,9 +174,8 @@ TEST(Evaluations, AnHourBoundarySplitsRows) {
   EXPECT_EQ(rows[1].record.row.count, 2u);
 }
 
-TEST(Evaluations, KeepsTheLatestPublishedRuaAndRufPerDomainAndHour) {
-  TempDir dir;
-  auto s = open_store(dir / "s.db");
+TEST_P(Evaluations, KeepsTheLatestPublishedRuaAndRufPerDomainAndHour) {
+  auto s = open_store();
   ASSERT_TRUE(s);
   ASSERT_TRUE(record(*s, {sample_evaluation(kHour + 10)}));
   auto rows = list_all(*s);
@@ -203,9 +201,8 @@ TEST(Evaluations, KeepsTheLatestPublishedRuaAndRufPerDomainAndHour) {
   EXPECT_TRUE(rows[1].ruf.empty());
 }
 
-TEST(Evaluations, WithoutRuaOrWithoutRecordNothingIsKept) {
-  TempDir dir;
-  auto s = open_store(dir / "s.db");
+TEST_P(Evaluations, WithoutRuaOrWithoutRecordNothingIsKept) {
+  auto s = open_store();
   ASSERT_TRUE(s);
   auto no_rua = sample_evaluation();
   no_rua.dmarc.record->rua.clear();
@@ -215,12 +212,11 @@ TEST(Evaluations, WithoutRuaOrWithoutRecordNothingIsKept) {
   ASSERT_TRUE(record(*s, {no_rua, no_record}));
   ASSERT_TRUE(record(*s, {}));
   EXPECT_TRUE(list_all(*s).empty());
-  EXPECT_EQ(count_rows(dir / "s.db", "evaluation_intervals"), 0);
+  EXPECT_EQ(count_rows("evaluation_intervals"), 0);
 }
 
-TEST(Evaluations, FiltersByDomainTimeAndLimit) {
-  TempDir dir;
-  auto s = open_store(dir / "s.db");
+TEST_P(Evaluations, FiltersByDomainTimeAndLimit) {
+  auto s = open_store();
   ASSERT_TRUE(s);
   auto other = sample_evaluation(kHour + 5);
   other.dmarc.policy_domain = "other.example";
@@ -248,9 +244,8 @@ TEST(Evaluations, FiltersByDomainTimeAndLimit) {
   EXPECT_EQ(newest[1].interval_begin, kHour + 3600);
 }
 
-TEST(Evaluations, ConcurrentBatchesFromThreadsAreAllCounted) {
-  TempDir dir;
-  auto s = open_store(dir / "s.db");
+TEST_P(Evaluations, ConcurrentBatchesFromThreadsAreAllCounted) {
+  auto s = open_store();
   ASSERT_TRUE(s);
   constexpr int kThreads = 8;
   constexpr int kBatches = 25;
@@ -280,7 +275,7 @@ TEST(Evaluations, ConcurrentBatchesFromThreadsAreAllCounted) {
   EXPECT_EQ(total, static_cast<std::uint64_t>(kThreads * kBatches * kPerBatch));
 }
 
-TEST(Evaluations, AnInMemoryStoreRecordsToo) {
+TEST(EvaluationsSqlite, AnInMemoryStoreRecordsToo) {
   auto s = open_sqlite_store(test::options_for(":memory:"));
   ASSERT_TRUE(s) << s.error().describe();
   ASSERT_TRUE(record(**s, {sample_evaluation(), sample_evaluation()}));
@@ -291,7 +286,7 @@ TEST(Evaluations, AnInMemoryStoreRecordsToo) {
 
 // The aggregate report reads the summed rows of one policy domain over one UTC day: that must
 // be a search of evaluations_identity, not a scan of the table.
-TEST(Evaluations, TheDailySumOfOneDomainUsesTheIdentityIndex) {
+TEST(EvaluationsSqlite, TheDailySumOfOneDomainUsesTheIdentityIndex) {
   TempDir dir;
   auto path = dir / "s.db";
   {
@@ -318,6 +313,8 @@ TEST(Evaluations, TheDailySumOfOneDomainUsesTheIdentityIndex) {
       << plan;
   EXPECT_EQ(plan.find("SCAN evaluations"), std::string::npos) << plan;
 }
+
+INSTANTIATE_TEST_SUITE_P(Backends, Evaluations, test::kBothBackends, test::BackendName());
 
 }  // namespace
 }  // namespace mailreport::store

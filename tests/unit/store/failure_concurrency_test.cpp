@@ -1,9 +1,9 @@
-// Store failures come back as ErrorCode::Store with nothing half-written; writers from many
-// threads are serialised.
+// Store failures come back as ErrorCode::Store with nothing half-written (SQLite only: a
+// read-only, write-protected, full or busy file); writers from many threads are serialised
+// (StoreConcurrency, on SQLite and PostgreSQL).
 #include <gtest/gtest.h>
-#include <sys/wait.h>
-#include <unistd.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -126,12 +126,10 @@ TEST(StoreFailure, ABusyStoreTimesOutWithAStoreError) {
   EXPECT_TRUE(store->begin_write());
 }
 
-TEST(StoreConcurrency, EightWritersAndAReader) {
-  TempDir dir;
-  auto path = dir / "s.db";
-  SqliteOptions options;
-  options.synchronous_full = false;  // the test is about locking, not fsync speed
-  auto store = open_store(path, options);
+class StoreConcurrency : public test::StoreTest {};
+
+TEST_P(StoreConcurrency, EightWritersAndAReader) {
+  auto store = open_store();
   ASSERT_TRUE(store);
   constexpr int kThreads = 8;
   constexpr int kPerThread = 10;
@@ -182,10 +180,12 @@ TEST(StoreConcurrency, EightWritersAndAReader) {
   done = true;
   reader.join();
   EXPECT_EQ(failures.load(), 0);
-  EXPECT_EQ(count_rows(path, "raw_messages"), kThreads * kPerThread);
-  EXPECT_EQ(count_rows(path, "reports"), kThreads * kPerThread + 1);
-  EXPECT_EQ(count_rows(path, "dmarc_records"), 3 * (kThreads * kPerThread + 1));
+  EXPECT_EQ(count_rows("raw_messages"), kThreads * kPerThread);
+  EXPECT_EQ(count_rows("reports"), kThreads * kPerThread + 1);
+  EXPECT_EQ(count_rows("dmarc_records"), 3 * (kThreads * kPerThread + 1));
 }
+
+INSTANTIATE_TEST_SUITE_P(Backends, StoreConcurrency, test::kBothBackends, test::BackendName());
 
 }  // namespace
 }  // namespace mailreport::store

@@ -1,6 +1,7 @@
-// The SQLite store's outbox: failure reports queued with their evaluations after the
-// per-recipient rate limit (fixed windows, kept across reopening), claims with leases, the
-// retry / sent / failed transitions, list filters, and migration 4 on a migration-3 store.
+// The store's outbox (SQLite and PostgreSQL): failure reports queued with their evaluations
+// after the per-recipient rate limit (fixed windows, kept across reopening), claims with
+// leases, the retry / sent / failed transitions, list filters. SQLite only (OutboxSqlite):
+// migration 4 on a migration-3 store.
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
@@ -88,9 +89,10 @@ std::vector<OutboxEntry> list(Store& s, OutboxFilter f = {}) {
   return r ? std::move(*r) : std::vector<OutboxEntry>{};
 }
 
-TEST(Outbox, RateLimitOnePerDayQueuesOneOfThreeAndTheNextWindowAnother) {
-  TempDir dir;
-  auto s = open_store(dir / "s.db");
+class Outbox : public test::StoreTest {};
+
+TEST_P(Outbox, RateLimitOnePerDayQueuesOneOfThreeAndTheNextWindowAnother) {
+  auto s = open_store();
   ASSERT_TRUE(s);
   // Three failures in the same day: send = "1/1d" gives one report.
   auto st =
@@ -117,9 +119,8 @@ TEST(Outbox, RateLimitOnePerDayQueuesOneOfThreeAndTheNextWindowAnother) {
   EXPECT_EQ(st.reports_limited, 0u);
 }
 
-TEST(Outbox, LimitCountZeroIsUnlimitedAndNToAPeriodAllowsN) {
-  TempDir dir;
-  auto s = open_store(dir / "s.db");
+TEST_P(Outbox, LimitCountZeroIsUnlimitedAndNToAPeriodAllowsN) {
+  auto s = open_store();
   ASSERT_TRUE(s);
   std::vector<auth::Evaluation> batch;
   for (int i = 0; i < 5; ++i) batch.push_back(failing(kT0 + i, {dmarc_request("a@x.example", 0)}));
@@ -134,31 +135,27 @@ TEST(Outbox, LimitCountZeroIsUnlimitedAndNToAPeriodAllowsN) {
   EXPECT_EQ(list(*s, f).size(), 8u);
 }
 
-TEST(Outbox, CountersSurviveReopeningTheStore) {
-  TempDir dir;
-  auto path = dir / "s.db";
+TEST_P(Outbox, CountersSurviveReopeningTheStore) {
   {
-    auto s = open_store(path);
+    auto s = open_store();
     ASSERT_TRUE(s);
     EXPECT_EQ(record(*s, {failing(kT0 + 5, {dmarc_request()})}).reports_queued, 1u);
   }
-  auto s = open_store(path);
+  auto s = open_store();
   ASSERT_TRUE(s);
   auto st = record(*s, {failing(kT0 + 50, {dmarc_request()})});
   EXPECT_EQ(st.reports_queued, 0u);
   EXPECT_EQ(st.reports_limited, 1u);
-  EXPECT_EQ(count_rows(path, "outbox_rate"), 1);
+  EXPECT_EQ(count_rows("outbox_rate"), 1);
 }
 
-TEST(Outbox, ReportsAreQueuedAlsoWithoutRuaButRowsAreNot) {
-  TempDir dir;
-  auto path = dir / "s.db";
-  auto s = open_store(path);
+TEST_P(Outbox, ReportsAreQueuedAlsoWithoutRuaButRowsAreNot) {
+  auto s = open_store();
   ASSERT_TRUE(s);
   auto st = record(*s, {failing(kT0, {dmarc_request()}, /*rua=*/false)});
   EXPECT_EQ(st.rows, 0u);
   EXPECT_EQ(st.reports_queued, 1u);
-  EXPECT_EQ(count_rows(path, "evaluations"), 0);
+  EXPECT_EQ(count_rows("evaluations"), 0);
   auto all = list(*s, filter(std::nullopt, "", 0, 0, true));
   ASSERT_EQ(all.size(), 1u);
   const auto& e = all[0];
@@ -175,9 +172,8 @@ TEST(Outbox, ReportsAreQueuedAlsoWithoutRuaButRowsAreNot) {
   EXPECT_TRUE(p->evaluation.failure_reports.empty());
 }
 
-TEST(Outbox, ClaimLeasesDueEntriesOnce) {
-  TempDir dir;
-  auto s = open_store(dir / "s.db");
+TEST_P(Outbox, ClaimLeasesDueEntriesOnce) {
+  auto s = open_store();
   ASSERT_TRUE(s);
   std::vector<std::int64_t> ids;
   for (int i = 0; i < 3; ++i) {
@@ -212,11 +208,9 @@ TEST(Outbox, ClaimLeasesDueEntriesOnce) {
   EXPECT_EQ(after_lease->size(), 3u);
 }
 
-TEST(Outbox, ClaimsFromTwoStoresOnOneFileNeverOverlap) {
-  TempDir dir;
-  auto path = dir / "s.db";
-  auto a = open_store(path);
-  auto b = open_store(path);
+TEST_P(Outbox, ClaimsFromTwoStoresOnOneDatabaseNeverOverlap) {
+  auto a = open_store();
+  auto b = open_store();
   ASSERT_TRUE(a && b);
   for (int i = 0; i < 40; ++i) {
     OutboxEntry e;
@@ -250,9 +244,8 @@ TEST(Outbox, ClaimsFromTwoStoresOnOneFileNeverOverlap) {
   EXPECT_EQ(std::adjacent_find(all.begin(), all.end()), all.end()) << "an entry claimed twice";
 }
 
-TEST(Outbox, RetrySentAndFailedTransitions) {
-  TempDir dir;
-  auto s = open_store(dir / "s.db");
+TEST_P(Outbox, RetrySentAndFailedTransitions) {
+  auto s = open_store();
   ASSERT_TRUE(s);
   record(*s, {failing(kT0, {dmarc_request("a@x.example", 0), dmarc_request("b@x.example", 0),
                             dmarc_request("c@x.example", 0)})});
@@ -304,17 +297,17 @@ TEST(Outbox, RetrySentAndFailedTransitions) {
   EXPECT_EQ(sent[0].attempts, 2u);  // one retry, then sent
 }
 
-TEST(Outbox, ListFiltersPagesAndLimits) {
-  TempDir dir;
-  auto s = open_store(dir / "s.db");
+TEST_P(Outbox, ListFiltersPagesAndLimits) {
+  auto s = open_store();
   ASSERT_TRUE(s);
   auto spf = dmarc_request("s@x.example", 0);
   spf.kind = auth::FailureKind::Spf;
   record(*s,
          {failing(kT0, {dmarc_request("a@x.example", 0), spf, dmarc_request("b@x.example", 0)})});
   EXPECT_EQ(list(*s).size(), 3u);
-  EXPECT_EQ(list(*s, filter(std::nullopt, "spf-failure")).size(), 1u);
-  EXPECT_EQ(list(*s, filter(std::nullopt, "spf-failure"))[0].recipient, "s@x.example");
+  auto spf_only = list(*s, filter(std::nullopt, "spf-failure"));
+  ASSERT_EQ(spf_only.size(), 1u);
+  EXPECT_EQ(spf_only[0].recipient, "s@x.example");
   EXPECT_EQ(list(*s, filter(OutboxState::Failed)).size(), 0u);
   auto page = list(*s, filter(std::nullopt, "", 0, 2));
   ASSERT_EQ(page.size(), 2u);
@@ -323,7 +316,7 @@ TEST(Outbox, ListFiltersPagesAndLimits) {
   EXPECT_EQ(rest[0].recipient, "b@x.example");
 }
 
-TEST(Outbox, MigrationFourOnAMigrationThreeStore) {
+TEST(OutboxSqlite, MigrationFourOnAMigrationThreeStore) {
   TempDir dir;
   auto path = dir / "s.db";
   {
@@ -358,9 +351,8 @@ TEST(Outbox, MigrationFourOnAMigrationThreeStore) {
   EXPECT_EQ(count_rows(path, "evaluations", "count = 2"), 1);
 }
 
-TEST(Outbox, AnEvaluationWithoutATimeIsQueuedAsOfNow) {
-  TempDir dir;
-  auto s = open_store(dir / "s.db");
+TEST_P(Outbox, AnEvaluationWithoutATimeIsQueuedAsOfNow) {
+  auto s = open_store();
   ASSERT_TRUE(s);
   auto before = std::chrono::duration_cast<std::chrono::seconds>(
                     std::chrono::system_clock::now().time_since_epoch())
@@ -372,12 +364,14 @@ TEST(Outbox, AnEvaluationWithoutATimeIsQueuedAsOfNow) {
   EXPECT_EQ(all[0].next_attempt_at, all[0].created_at);
 }
 
-TEST(Outbox, StateNamesRoundTrip) {
+TEST(OutboxStates, NamesRoundTrip) {
   for (auto st : {OutboxState::Queued, OutboxState::Sent, OutboxState::Failed}) {
     EXPECT_EQ(outbox_state_from_string(to_string(st)), st);
   }
   EXPECT_FALSE(outbox_state_from_string("bogus"));
 }
+
+INSTANTIATE_TEST_SUITE_P(Backends, Outbox, test::kBothBackends, test::BackendName());
 
 }  // namespace
 }  // namespace mailreport::store

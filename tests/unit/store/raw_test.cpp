@@ -1,5 +1,5 @@
 // Raw messages: compressed in chunks as they stream in, decompressed back byte for byte, with
-// the SHA-256 of the original; large ones never held in memory whole.
+// the SHA-256 of the original; large ones never held in memory whole. On SQLite and PostgreSQL.
 #include <gtest/gtest.h>
 
 #include <random>
@@ -82,9 +82,10 @@ TEST(Sha256, MatchesTheFips180Vectors) {
   EXPECT_EQ(Sha256::hex_of(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
 }
 
-TEST(RawMessages, RoundTripByteForByte) {
-  TempDir dir;
-  auto store = open_store(dir / "s.db");
+class RawMessages : public test::StoreTest {};
+
+TEST_P(RawMessages, RoundTripByteForByte) {
+  auto store = open_store();
   ASSERT_TRUE(store);
   std::string data = "From: a@example.org\r\nSubject: x\r\n\r\n";
   for (int i = 0; i < 5000; ++i) data += "line " + std::to_string(i) + std::string("\0\xff\r\n", 4);
@@ -104,28 +105,22 @@ TEST(RawMessages, RoundTripByteForByte) {
   EXPECT_EQ(got->parse_error, "not a report");
   EXPECT_EQ(got->meta.source, "test");
 
-  auto input = load_raw_input(*store, *got, dir.path());
+  auto input = load_raw_input(*store, *got, scratch_dir());
   ASSERT_TRUE(input) << input.error().describe();
   EXPECT_TRUE(input->in_memory());
   EXPECT_EQ(input->memory(), data);
 }
 
-TEST(RawMessages, EmptyMessageRoundTrips) {
-  TempDir dir;
-  auto store = open_store(dir / "s.db");
+TEST_P(RawMessages, EmptyMessageRoundTrips) {
+  auto store = open_store();
   ASSERT_TRUE(store);
   MemorySource src("");
   auto id = add_raw(*store, src);
   EXPECT_EQ(read_back(*store, id), "");
 }
 
-TEST(RawMessages, LargeMessageIsChunkedAndStreamedBackThroughAFile) {
-  TempDir dir;
-  auto path = dir / "s.db";
-  SqliteOptions options;
-  options.chunk_size = 64 << 10;
-  options.synchronous_full = false;  // about chunking, not fsync
-  auto store = open_store(path, options);
+TEST_P(RawMessages, LargeMessageIsChunkedAndStreamedBackThroughAFile) {
+  auto store = open_store({.chunk_size = 64 << 10});
   ASSERT_TRUE(store);
   constexpr std::uint64_t kSize = 12ull << 20;
   GeneratedSource src(kSize);
@@ -144,13 +139,13 @@ TEST(RawMessages, LargeMessageIsChunkedAndStreamedBackThroughAFile) {
     }
   }
   EXPECT_EQ(info.sha256, expected.hex());
-  auto chunks = count_rows(path, "raw_chunks", "message_id = " + std::to_string(id));
+  auto chunks = count_rows("raw_chunks", "message_id = " + std::to_string(id));
   EXPECT_GT(chunks, 1);
-  EXPECT_EQ(count_rows(path, "raw_chunks",
-                       "message_id = " + std::to_string(id) + " AND length(data) > 65536"),
-            0);
+  EXPECT_EQ(
+      count_rows("raw_chunks", "message_id = " + std::to_string(id) + " AND length(data) > 65536"),
+      0);
 
-  auto input = load_raw_input(*store, info, dir.path(), /*memory_limit=*/1 << 20);
+  auto input = load_raw_input(*store, info, scratch_dir(), /*memory_limit=*/1 << 20);
   ASSERT_TRUE(input) << input.error().describe();
   EXPECT_FALSE(input->in_memory());
   EXPECT_EQ(input->size(), kSize);
@@ -167,10 +162,8 @@ TEST(RawMessages, LargeMessageIsChunkedAndStreamedBackThroughAFile) {
   EXPECT_EQ(got.hex(), info.sha256);
 }
 
-TEST(RawMessages, ASourceErrorMidStreamStoresNothing) {
-  TempDir dir;
-  auto path = dir / "s.db";
-  auto store = open_store(path);
+TEST_P(RawMessages, ASourceErrorMidStreamStoresNothing) {
+  auto store = open_store();
   ASSERT_TRUE(store);
   {
     auto tx = store->begin_write();
@@ -180,18 +173,19 @@ TEST(RawMessages, ASourceErrorMidStreamStoresNothing) {
     ASSERT_FALSE(info);
     EXPECT_EQ(info.error().code, ErrorCode::Io);
   }
-  EXPECT_EQ(count_rows(path, "raw_messages"), 0);
-  EXPECT_EQ(count_rows(path, "raw_chunks"), 0);
+  EXPECT_EQ(count_rows("raw_messages"), 0);
+  EXPECT_EQ(count_rows("raw_chunks"), 0);
 }
 
-TEST(RawMessages, ReadingAnUnknownMessageIsNotFound) {
-  TempDir dir;
-  auto store = open_store(dir / "s.db");
+TEST_P(RawMessages, ReadingAnUnknownMessageIsNotFound) {
+  auto store = open_store();
   ASSERT_TRUE(store);
   auto st = store->read_raw(5, [](std::span<const char>) -> Status { return {}; });
   ASSERT_FALSE(st);
   EXPECT_EQ(st.error().code, ErrorCode::NotFound);
 }
+
+INSTANTIATE_TEST_SUITE_P(Backends, RawMessages, test::kBothBackends, test::BackendName());
 
 }  // namespace
 }  // namespace mailreport::store

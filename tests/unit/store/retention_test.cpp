@@ -65,15 +65,12 @@ std::int64_t queue_report(Store& s, const std::string& report_id, std::int64_t c
   return queued && !queued->empty() ? queued->back().id : 0;
 }
 
-TEST(Retention, PurgeRemovesWhatTheReportsWeSendNoLongerNeed) {
-  TempDir dir;
-  const auto path = dir / "s.db";
-  SqliteOptions o;
-  o.path = path;
-  o.synchronous_full = false;
-  auto opened = open_sqlite_store(o);
-  ASSERT_TRUE(opened) << opened.error().describe();
-  Store& s = **opened;
+class Retention : public test::StoreTest {};
+
+TEST_P(Retention, PurgeRemovesWhatTheReportsWeSendNoLongerNeed) {
+  auto opened = open_store();
+  ASSERT_TRUE(opened);
+  Store& s = *opened;
 
   // Evaluations on day 0 and day 10; TLS results on day 0 and day 10.
   std::vector<auth::Evaluation> evs = {test::sample_evaluation(1000, "192.0.2.1"),
@@ -108,8 +105,8 @@ TEST(Retention, PurgeRemovesWhatTheReportsWeSendNoLongerNeed) {
   ASSERT_TRUE(counts);
   ASSERT_EQ(counts->size(), 1u);
   EXPECT_EQ(counts->front().day, 10 * kDay);
-  EXPECT_EQ(count_rows(path, "tls_count_failures"), 1);  // the purged row's went with it
-  EXPECT_EQ(count_rows(path, "tls_rejected"), 0);
+  EXPECT_EQ(count_rows("tls_count_failures"), 1);  // the purged row's went with it
+  EXPECT_EQ(count_rows("tls_rejected"), 0);
 
   auto reports = s.list_aggregate_reports({});
   ASSERT_TRUE(reports);
@@ -132,6 +129,8 @@ TEST(Retention, PurgeRemovesWhatTheReportsWeSendNoLongerNeed) {
       again->evaluation_rows + again->tls_counts + again->outbox_entries + again->aggregate_reports,
       0u);
 }
+
+INSTANTIATE_TEST_SUITE_P(Backends, Retention, test::kBothBackends, test::BackendName());
 
 }  // namespace
 }  // namespace mailreport::store

@@ -1,5 +1,7 @@
-// The SQLite store: migrations, streaming writes read back equal to the model, de-duplication,
-// savepoints, lists, statistics and retention.
+// The store, on SQLite and on PostgreSQL (ReportStore/<backend>): streaming writes read back
+// equal to the model, de-duplication, savepoints, lists, statistics and retention. SQLite only
+// (SqliteStore): its file's migrations (from an empty file, from migration 2's schema), a file
+// from a newer build or not a database at all, the in-memory store.
 #include <gtest/gtest.h>
 
 #include "mailreport/store/sha256.hpp"
@@ -53,10 +55,15 @@ Written write_message(Store& store, Fill&& fill, std::int64_t received_at = 1700
   return w;
 }
 
-// DKIM and SPF auth_results entries of every stored DMARC record.
+// DKIM and SPF auth_results entries of every stored DMARC record (JSON arrays in TEXT).
 std::int64_t auth_result_rows(const std::filesystem::path& path) {
   return count_rows(path, "dmarc_records r, json_each(r.dkim_results)") +
          count_rows(path, "dmarc_records r, json_each(r.spf_results)");
+}
+std::int64_t auth_result_rows(const test::TestDatabase& db) {
+  if (db.backend() == test::Backend::Sqlite) return auth_result_rows(db.sqlite_path());
+  return db.count_rows("dmarc_records r, json_array_elements(r.dkim_results::json)") +
+         db.count_rows("dmarc_records r, json_array_elements(r.spf_results::json)");
 }
 
 TEST(SqliteStore, MigratesAnEmptyFileAndReopens) {
@@ -119,9 +126,10 @@ TEST(SqliteStore, RefusesAFileThatIsNotADatabase) {
   EXPECT_EQ(s.error().code, ErrorCode::Store);
 }
 
-TEST(SqliteStore, DmarcReportReadsBackEqualToTheModel) {
-  TempDir dir;
-  auto store = open_store(dir / "s.db");
+class ReportStore : public test::StoreTest {};
+
+TEST_P(ReportStore, DmarcReportReadsBackEqualToTheModel) {
+  auto store = open_store();
   ASSERT_TRUE(store);
   auto model = test::sample_dmarc("r-1", "Example Org", "Example.COM.");
   auto w = write_message(*store, [&](ReportSink& sink) {
@@ -171,9 +179,8 @@ TEST(SqliteStore, DmarcReportReadsBackEqualToTheModel) {
   EXPECT_EQ(back.errors, model.errors);
 }
 
-TEST(SqliteStore, TlsArfAndDsnReadBackEqualToTheModel) {
-  TempDir dir;
-  auto store = open_store(dir / "s.db");
+TEST_P(ReportStore, TlsArfAndDsnReadBackEqualToTheModel) {
+  auto store = open_store();
   ASSERT_TRUE(store);
   auto tls = test::sample_tls();
   auto arf = test::sample_arf();
@@ -228,19 +235,16 @@ TEST(SqliteStore, TlsArfAndDsnReadBackEqualToTheModel) {
   EXPECT_EQ(report::to_json(std::get<report::DsnReport>(d->report)), report::to_json(dsn));
 }
 
-TEST(SqliteStore, GetReportOfAnUnknownIdIsNotFound) {
-  TempDir dir;
-  auto store = open_store(dir / "s.db");
+TEST_P(ReportStore, GetReportOfAnUnknownIdIsNotFound) {
+  auto store = open_store();
   ASSERT_TRUE(store);
   auto r = store->get_report(42);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, ErrorCode::NotFound);
 }
 
-TEST(SqliteStore, SameReportTwiceIsStoredOnceAndRawKeptTwice) {
-  TempDir dir;
-  auto path = dir / "s.db";
-  auto store = open_store(path);
+TEST_P(ReportStore, SameReportTwiceIsStoredOnceAndRawKeptTwice) {
+  auto store = open_store();
   ASSERT_TRUE(store);
   auto model = test::sample_dmarc();
   auto w1 = write_message(*store, [&](ReportSink& s) { test::write_dmarc(s, model); });
@@ -248,9 +252,9 @@ TEST(SqliteStore, SameReportTwiceIsStoredOnceAndRawKeptTwice) {
   EXPECT_EQ(w1.stored, 1u);
   EXPECT_EQ(w2.stored, 0u);
   EXPECT_EQ(w2.duplicates, 1u);
-  EXPECT_EQ(count_rows(path, "reports"), 1);
-  EXPECT_EQ(count_rows(path, "dmarc_records"), 3);  // the duplicate's records were ignored
-  EXPECT_EQ(count_rows(path, "raw_messages"), 2);
+  EXPECT_EQ(count_rows("reports"), 1);
+  EXPECT_EQ(count_rows("dmarc_records"), 3);  // the duplicate's records were ignored
+  EXPECT_EQ(count_rows("raw_messages"), 2);
   auto raw = store->get_raw_message(w2.message_id);
   ASSERT_TRUE(raw);
   EXPECT_EQ(raw->parse_status, ParseStatus::Duplicate);
@@ -263,7 +267,7 @@ TEST(SqliteStore, SameReportTwiceIsStoredOnceAndRawKeptTwice) {
   });
   EXPECT_EQ(w3.stored, 1u);
   EXPECT_EQ(w3.duplicates, 1u);
-  EXPECT_EQ(count_rows(path, "dmarc_records"), 6);
+  EXPECT_EQ(count_rows("dmarc_records"), 6);
 
   // Another domain or another org is another report.
   auto w4 = write_message(*store, [&](ReportSink& s) {
@@ -281,33 +285,31 @@ void write_truncated(ReportSink& sink, report::DmarcAggregate a, std::size_t kee
   test::write_dmarc(sink, a);
 }
 
-TEST(SqliteStore, ACompleteCopyReplacesAnIncompleteOne) {
-  TempDir dir;
-  auto path = dir / "s.db";
-  auto store = open_store(path);
+TEST_P(ReportStore, ACompleteCopyReplacesAnIncompleteOne) {
+  auto store = open_store();
   ASSERT_TRUE(store);
   auto model = test::sample_dmarc();  // 3 records
   ASSERT_EQ(model.records.size(), 3u);
 
   auto cut = write_message(*store, [&](ReportSink& s) { write_truncated(s, model, 2); });
   EXPECT_EQ(cut.stored, 1u);
-  EXPECT_EQ(count_rows(path, "dmarc_records"), 2);
-  EXPECT_EQ(count_rows(path, "reports", "complete = 0"), 1);
+  EXPECT_EQ(count_rows("dmarc_records"), 2);
+  EXPECT_EQ(count_rows("reports", "complete = 0"), 1);
 
   // A shorter incomplete copy does not replace a longer one.
   auto shorter = write_message(*store, [&](ReportSink& s) { write_truncated(s, model, 1); });
   EXPECT_EQ(shorter.stored, 0u);
   EXPECT_EQ(shorter.duplicates, 1u);
-  EXPECT_EQ(count_rows(path, "dmarc_records"), 2);
+  EXPECT_EQ(count_rows("dmarc_records"), 2);
 
   // The whole report, re-sent: it replaces the cut copy, records and all.
   auto whole = write_message(*store, [&](ReportSink& s) { test::write_dmarc(s, model); });
   EXPECT_EQ(whole.stored, 1u);
   EXPECT_EQ(whole.duplicates, 0u);
-  EXPECT_EQ(count_rows(path, "reports"), 1);
-  EXPECT_EQ(count_rows(path, "reports", "complete = 1"), 1);
-  EXPECT_EQ(count_rows(path, "dmarc_records"), 3);
-  EXPECT_EQ(auth_result_rows(path), 5);
+  EXPECT_EQ(count_rows("reports"), 1);
+  EXPECT_EQ(count_rows("reports", "complete = 1"), 1);
+  EXPECT_EQ(count_rows("dmarc_records"), 3);
+  EXPECT_EQ(auth_result_rows(db()), 5);
   auto list = store->list_reports({});
   ASSERT_TRUE(list);
   ASSERT_EQ(list->size(), 1u);
@@ -324,7 +326,7 @@ TEST(SqliteStore, ACompleteCopyReplacesAnIncompleteOne) {
   auto again = write_message(*store, [&](ReportSink& s) { test::write_dmarc(s, model); });
   EXPECT_EQ(again.stored, 0u);
   EXPECT_EQ(again.duplicates, 1u);
-  EXPECT_EQ(count_rows(path, "dmarc_records"), 3);
+  EXPECT_EQ(count_rows("dmarc_records"), 3);
 }
 
 TEST(SqliteStore, MigrationThreeMovesAuthResultsIntoTheirRecords) {
@@ -390,10 +392,8 @@ DELETE FROM schema_version WHERE version = 4;
   }
 }
 
-TEST(SqliteStore, ArfWithoutMessageIdIsDeduplicatedByItsFields) {
-  TempDir dir;
-  auto path = dir / "s.db";
-  auto store = open_store(path);
+TEST_P(ReportStore, ArfWithoutMessageIdIsDeduplicatedByItsFields) {
+  auto store = open_store();
   ASSERT_TRUE(store);
   auto arf = test::sample_arf("");
   auto changed = arf;
@@ -411,10 +411,8 @@ TEST(SqliteStore, ArfWithoutMessageIdIsDeduplicatedByItsFields) {
   EXPECT_EQ(list->front().report_id.rfind("sha256:", 0), 0u);
 }
 
-TEST(SqliteStore, AnAbandonedDmarcReportIsRolledBackAlone) {
-  TempDir dir;
-  auto path = dir / "s.db";
-  auto store = open_store(path);
+TEST_P(ReportStore, AnAbandonedDmarcReportIsRolledBackAlone) {
+  auto store = open_store();
   ASSERT_TRUE(store);
   auto model = test::sample_dmarc("broken");
   auto w = write_message(*store, [&](ReportSink& s) {
@@ -428,15 +426,13 @@ TEST(SqliteStore, AnAbandonedDmarcReportIsRolledBackAlone) {
   EXPECT_EQ(w.stored, 2u);
   ASSERT_EQ(w.notes.size(), 2u);
   EXPECT_NE(w.notes[0].find("broken"), std::string::npos);
-  EXPECT_EQ(count_rows(path, "reports"), 2);
-  EXPECT_EQ(count_rows(path, "reports", "report_id LIKE 'broken%'"), 0);
-  EXPECT_EQ(count_rows(path, "dmarc_records"), 3);  // only "good"'s
+  EXPECT_EQ(count_rows("reports"), 2);
+  EXPECT_EQ(count_rows("reports", "report_id LIKE 'broken%'"), 0);
+  EXPECT_EQ(count_rows("dmarc_records"), 3);  // only "good"'s
 }
 
-TEST(SqliteStore, AFinalHeaderThatNamesAStoredReportMakesADuplicate) {
-  TempDir dir;
-  auto path = dir / "s.db";
-  auto store = open_store(path);
+TEST_P(ReportStore, AFinalHeaderThatNamesAStoredReportMakesADuplicate) {
+  auto store = open_store();
   ASSERT_TRUE(store);
   auto model = test::sample_dmarc("r-1");
   write_message(*store, [&](ReportSink& s) { test::write_dmarc(s, model); });
@@ -449,14 +445,12 @@ TEST(SqliteStore, AFinalHeaderThatNamesAStoredReportMakesADuplicate) {
   });
   EXPECT_EQ(w.stored, 0u);
   EXPECT_EQ(w.duplicates, 1u);
-  EXPECT_EQ(count_rows(path, "reports"), 1);
-  EXPECT_EQ(count_rows(path, "dmarc_records"), 3);
+  EXPECT_EQ(count_rows("reports"), 1);
+  EXPECT_EQ(count_rows("dmarc_records"), 3);
 }
 
-TEST(SqliteStore, AWriterDroppedMidReportLeavesNothingOfIt) {
-  TempDir dir;
-  auto path = dir / "s.db";
-  auto store = open_store(path);
+TEST_P(ReportStore, AWriterDroppedMidReportLeavesNothingOfIt) {
+  auto store = open_store();
   ASSERT_TRUE(store);
   auto tx = store->begin_write();
   ASSERT_TRUE(tx);
@@ -471,15 +465,13 @@ TEST(SqliteStore, AWriterDroppedMidReportLeavesNothingOfIt) {
   }
   ASSERT_TRUE((*tx)->set_parse_outcome(info->id, ParseStatus::Unparsed, "gave up"));
   ASSERT_TRUE((*tx)->commit());
-  EXPECT_EQ(count_rows(path, "raw_messages"), 1);
-  EXPECT_EQ(count_rows(path, "reports"), 0);
-  EXPECT_EQ(count_rows(path, "dmarc_records"), 0);
+  EXPECT_EQ(count_rows("raw_messages"), 1);
+  EXPECT_EQ(count_rows("reports"), 0);
+  EXPECT_EQ(count_rows("dmarc_records"), 0);
 }
 
-TEST(SqliteStore, AnUncommittedTransactionLeavesNothing) {
-  TempDir dir;
-  auto path = dir / "s.db";
-  auto store = open_store(path);
+TEST_P(ReportStore, AnUncommittedTransactionLeavesNothing) {
+  auto store = open_store();
   ASSERT_TRUE(store);
   {
     auto tx = store->begin_write();
@@ -491,18 +483,16 @@ TEST(SqliteStore, AnUncommittedTransactionLeavesNothing) {
     test::write_dmarc(*writer, test::sample_dmarc());
     ASSERT_TRUE(writer->finish());
   }
-  EXPECT_EQ(count_rows(path, "raw_messages"), 0);
-  EXPECT_EQ(count_rows(path, "raw_chunks"), 0);
-  EXPECT_EQ(count_rows(path, "reports"), 0);
+  EXPECT_EQ(count_rows("raw_messages"), 0);
+  EXPECT_EQ(count_rows("raw_chunks"), 0);
+  EXPECT_EQ(count_rows("reports"), 0);
   // The store is usable afterwards.
   auto w = write_message(*store, [](ReportSink& s) { test::write_dmarc(s, test::sample_dmarc()); });
   EXPECT_EQ(w.stored, 1u);
 }
 
-TEST(SqliteStore, DeleteReportsOfAMessageRemovesTheirRows) {
-  TempDir dir;
-  auto path = dir / "s.db";
-  auto store = open_store(path);
+TEST_P(ReportStore, DeleteReportsOfAMessageRemovesTheirRows) {
+  auto store = open_store();
   ASSERT_TRUE(store);
   auto w1 = write_message(*store, [](ReportSink& s) {
     test::write_dmarc(s, test::sample_dmarc("a"));
@@ -516,20 +506,19 @@ TEST(SqliteStore, DeleteReportsOfAMessageRemovesTheirRows) {
   ASSERT_TRUE(n);
   EXPECT_EQ(*n, 2u);
   ASSERT_TRUE((*tx)->commit());
-  EXPECT_EQ(count_rows(path, "reports"), 1);
-  EXPECT_EQ(count_rows(path, "dmarc_records"), 3);
-  EXPECT_EQ(auth_result_rows(path), 5);
-  EXPECT_EQ(count_rows(path, "tls_policies"), 0);
-  EXPECT_EQ(count_rows(path, "tls_failures"), 0);
+  EXPECT_EQ(count_rows("reports"), 1);
+  EXPECT_EQ(count_rows("dmarc_records"), 3);
+  EXPECT_EQ(auth_result_rows(db()), 5);
+  EXPECT_EQ(count_rows("tls_policies"), 0);
+  EXPECT_EQ(count_rows("tls_failures"), 0);
   auto left = store->list_reports({});
   ASSERT_TRUE(left);
   ASSERT_EQ(left->size(), 1u);
   EXPECT_EQ(left->front().message_id, w2.message_id);
 }
 
-TEST(SqliteStore, ListFiltersByTypeDomainSinceAndLimit) {
-  TempDir dir;
-  auto store = open_store(dir / "s.db");
+TEST_P(ReportStore, ListFiltersByTypeDomainSinceAndLimit) {
+  auto store = open_store();
   ASSERT_TRUE(store);
   write_message(*store, [](ReportSink& s) {
     test::write_dmarc(s, test::sample_dmarc("d1", "Org A", "example.com", 1700000000));
@@ -557,9 +546,8 @@ TEST(SqliteStore, ListFiltersByTypeDomainSinceAndLimit) {
   EXPECT_EQ(limited->front().report_id, "d3");
 }
 
-TEST(SqliteStore, SummaryCountsTypesOrgsAndDmarcPassFail) {
-  TempDir dir;
-  auto store = open_store(dir / "s.db");
+TEST_P(ReportStore, SummaryCountsTypesOrgsAndDmarcPassFail) {
+  auto store = open_store();
   ASSERT_TRUE(store);
   write_message(*store, [](ReportSink& s) {
     test::write_dmarc(s, test::sample_dmarc("d1", "Org A"));
@@ -589,10 +577,8 @@ TEST(SqliteStore, SummaryCountsTypesOrgsAndDmarcPassFail) {
   EXPECT_EQ(sum->unparsed_messages, 1u);
 }
 
-TEST(SqliteStore, PurgeRemovesWhatWasReceivedBeforeTheCutoff) {
-  TempDir dir;
-  auto path = dir / "s.db";
-  auto store = open_store(path);
+TEST_P(ReportStore, PurgeRemovesWhatWasReceivedBeforeTheCutoff) {
+  auto store = open_store();
   ASSERT_TRUE(store);
   write_message(
       *store, [](ReportSink& s) { test::write_dmarc(s, test::sample_dmarc("old")); }, 1000);
@@ -604,11 +590,11 @@ TEST(SqliteStore, PurgeRemovesWhatWasReceivedBeforeTheCutoff) {
   ASSERT_TRUE(r) << r.error().describe();
   EXPECT_EQ(r->reports, 1u);
   EXPECT_EQ(r->raw_messages, 2u);
-  EXPECT_EQ(count_rows(path, "raw_messages"), 1);
-  EXPECT_EQ(count_rows(path, "raw_chunks", "message_id <> " + std::to_string(keep.message_id)), 0);
-  EXPECT_EQ(count_rows(path, "reports"), 1);
-  EXPECT_EQ(count_rows(path, "dmarc_records"), 3);
-  EXPECT_EQ(auth_result_rows(path), 5);
+  EXPECT_EQ(count_rows("raw_messages"), 1);
+  EXPECT_EQ(count_rows("raw_chunks", "message_id <> " + std::to_string(keep.message_id)), 0);
+  EXPECT_EQ(count_rows("reports"), 1);
+  EXPECT_EQ(count_rows("dmarc_records"), 3);
+  EXPECT_EQ(auth_result_rows(db()), 5);
   auto list = store->list_reports({});
   ASSERT_TRUE(list);
   ASSERT_EQ(list->size(), 1u);
@@ -618,9 +604,8 @@ TEST(SqliteStore, PurgeRemovesWhatWasReceivedBeforeTheCutoff) {
   EXPECT_EQ(again->reports + again->raw_messages, 0u);
 }
 
-TEST(SqliteStore, RawMessagesAreListedByStatus) {
-  TempDir dir;
-  auto store = open_store(dir / "s.db");
+TEST_P(ReportStore, RawMessagesAreListedByStatus) {
+  auto store = open_store();
   ASSERT_TRUE(store);
   auto a = write_message(*store, [](ReportSink& s) { test::write_dmarc(s, test::sample_dmarc()); });
   auto b = write_message(*store, [](ReportSink&) {});
@@ -636,6 +621,8 @@ TEST(SqliteStore, RawMessagesAreListedByStatus) {
   ASSERT_EQ(page->size(), 1u);
   EXPECT_EQ(page->front().id, b.message_id);
 }
+
+INSTANTIATE_TEST_SUITE_P(Backends, ReportStore, test::kBothBackends, test::BackendName());
 
 }  // namespace
 }  // namespace mailreport::store

@@ -1,5 +1,12 @@
 // Synthetic report models and helpers shared by the store and ingest tests. The models are
 // written by hand (not parsed), so that the store tests do not depend on the parsers.
+//
+// The store suite runs against both backends (issue 8): a test suite derives from StoreTest,
+// a value-parameterised fixture over Backend, and is instantiated with
+// INSTANTIATE_TEST_SUITE_P(Backends, Suite, kBothBackends, BackendName()); each test gets a
+// fresh database of its backend (a file in a temporary directory, or a new database on the
+// tests' PostgreSQL server, tests/support/pg_server.hpp), opens stores on it and counts its
+// rows from outside. The PostgreSQL tests skip when no server can be had (fail under CI=true).
 #pragma once
 
 #include <gtest/gtest.h>
@@ -7,12 +14,17 @@
 
 #include <filesystem>
 #include <memory>
+#include <optional>
+#include <ostream>
 #include <string>
 
 #include "mailreport/report/json.hpp"
 #include "mailreport/report/model.hpp"
+#include "mailreport/store/pg_store.hpp"
 #include "mailreport/store/sqlite_store.hpp"
 #include "mailreport/store/store.hpp"
+#include "pg_server.hpp"
+#include "testsupport.hpp"
 
 namespace mailreport::test {
 
@@ -217,6 +229,153 @@ inline std::int64_t count_rows(const std::filesystem::path& db, const std::strin
   std::unique_ptr<sqlite3_stmt, decltype(&sqlite3_finalize)> stmt(st, &sqlite3_finalize);
   if (sqlite3_step(st) != SQLITE_ROW) return -1;
   return sqlite3_column_int64(st, 0);
+}
+
+enum class Backend { Sqlite, Postgres };
+
+inline const char* backend_name(Backend b) {
+  return b == Backend::Sqlite ? "Sqlite" : "Postgres";
+}
+// For gtest's messages ("where GetParam() = Postgres").
+inline void PrintTo(Backend b, std::ostream* os) {
+  *os << backend_name(b);
+}
+
+// Names the instances of a parameterised store test after their backend (Backends/Suite.Test/
+// Sqlite rather than .../0), for --gtest_filter=*/Postgres.
+struct BackendName {
+  std::string operator()(const ::testing::TestParamInfo<Backend>& info) const {
+    return backend_name(info.param);
+  }
+};
+
+inline const auto kBothBackends = ::testing::Values(Backend::Sqlite, Backend::Postgres);
+
+// What a test may set of a store's options, whatever its backend.
+struct TestStoreOptions {
+  int compression_level = 1;
+  std::size_t chunk_size = 1 << 20;
+  bool read_only = false;
+  std::size_t pool_size = 8;  // PostgreSQL's connections
+};
+
+// A fresh, empty database of one backend: `store.db` in a temporary directory (synchronous
+// NORMAL: the tests are not about fsync), or a new database on the tests' PostgreSQL server.
+class TestDatabase {
+ public:
+  // nullptr, with the reason in *why_not, when there is no PostgreSQL server to be had.
+  static std::unique_ptr<TestDatabase> create(Backend backend, std::string* why_not = nullptr) {
+    std::unique_ptr<TestDatabase> db(new TestDatabase(backend));
+    if (backend == Backend::Sqlite) {
+      db->dir_.emplace();
+      db->path_ = db->dir_->path() / "store.db";
+      db->location_ = db->path_.string();
+    } else {
+      auto url = fresh_pg_database(why_not);
+      if (!url) return nullptr;
+      db->location_ = std::move(*url);
+    }
+    return db;
+  }
+
+  Backend backend() const noexcept { return backend_; }
+  // The SQLite file or the PostgreSQL URL.
+  const std::string& location() const noexcept { return location_; }
+  const std::filesystem::path& sqlite_path() const noexcept { return path_; }
+
+  // Opens a(nother) store on this database.
+  Result<std::unique_ptr<store::Store>> try_open(const TestStoreOptions& o = {}) const {
+    if (backend_ == Backend::Sqlite) {
+      store::SqliteOptions so;
+      so.path = path_;
+      so.synchronous_full = false;
+      so.compression_level = o.compression_level;
+      so.chunk_size = o.chunk_size;
+      so.read_only = o.read_only;
+      return store::open_sqlite_store(so);
+    }
+    store::PgOptions po;
+    po.url = location_;
+    po.compression_level = o.compression_level;
+    po.chunk_size = o.chunk_size;
+    po.read_only = o.read_only;
+    po.pool_size = o.pool_size;
+    return store::open_postgres_store(po);
+  }
+  // The same, with a test failure (and nullptr) when it cannot be opened.
+  std::unique_ptr<store::Store> open(const TestStoreOptions& o = {}) const {
+    auto s = try_open(o);
+    if (!s)
+      ADD_FAILURE() << "cannot open the " << backend_name(backend_) << " store at " << location_
+                    << ": " << s.error().describe();
+    return s ? std::move(*s) : nullptr;
+  }
+
+  // count(*) of a table (with an optional WHERE condition, in SQL both dialects read alike),
+  // through a connection of its own.
+  std::int64_t count_rows(const std::string& table, const std::string& where = "") const;
+
+ private:
+  explicit TestDatabase(Backend backend) : backend_(backend) {}
+
+  Backend backend_;
+  std::optional<TempDir> dir_;
+  std::filesystem::path path_;
+  std::string location_;
+};
+
+// A fresh store of `backend` with its database (the database first: it outlives the store).
+struct TestStore {
+  std::unique_ptr<TestDatabase> db;
+  std::unique_ptr<store::Store> store;
+  explicit operator bool() const noexcept { return store != nullptr; }
+};
+
+// A fresh database of `backend` and a store opened on it; empty (and the reason in *why_not)
+// when there is no PostgreSQL server, or (with a test failure) when the store does not open.
+inline TestStore open_test_store(Backend backend, const TestStoreOptions& options = {},
+                                 std::string* why_not = nullptr) {
+  TestStore t;
+  t.db = TestDatabase::create(backend, why_not);
+  if (t.db) t.store = t.db->open(options);
+  return t;
+}
+
+// The fixture of the store tests that run on both backends: a fresh database per test (the
+// PostgreSQL instances skip, or fail under CI=true, without a server).
+class StoreTest : public ::testing::TestWithParam<Backend> {
+ protected:
+  void SetUp() override {
+    std::string why_not;
+    db_ = TestDatabase::create(GetParam(), &why_not);
+    if (!db_) {
+      if (running_in_ci()) {
+        FAIL() << pg_missing_message(why_not);
+      } else {
+        GTEST_SKIP() << pg_missing_message(why_not);
+      }
+    }
+  }
+
+  Backend backend() const { return GetParam(); }
+  TestDatabase& db() { return *db_; }
+  // A(nother) store on the test's database.
+  std::unique_ptr<store::Store> open_store(const TestStoreOptions& o = {}) { return db_->open(o); }
+  std::int64_t count_rows(const std::string& table, const std::string& where = "") const {
+    return db_->count_rows(table, where);
+  }
+  // A temporary directory of the test's own (for files besides the store).
+  const std::filesystem::path& scratch_dir() const noexcept { return scratch_.path(); }
+
+ private:
+  std::unique_ptr<TestDatabase> db_;
+  TempDir scratch_;
+};
+
+inline std::int64_t TestDatabase::count_rows(const std::string& table,
+                                             const std::string& where) const {
+  if (backend_ == Backend::Postgres) return pg_count_rows(location_, table, where);
+  return test::count_rows(path_, table, where);
 }
 
 }  // namespace mailreport::test
