@@ -7,7 +7,10 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <mutex>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "store_fixtures.hpp"
 #include "testsupport.hpp"
@@ -134,12 +137,23 @@ TEST_P(StoreConcurrency, EightWritersAndAReader) {
   constexpr int kThreads = 8;
   constexpr int kPerThread = 10;
   std::atomic<int> failures{0};
+  std::mutex errors_mu;
+  std::vector<std::string> errors;  // the first few, for the failure message
+  // Counts a failed step (and keeps its message); whether `r` succeeded.
+  auto ok = [&](const char* what, const auto& r) {
+    if (r) return true;
+    ++failures;
+    std::lock_guard lock(errors_mu);
+    if (errors.size() < 5) errors.push_back(std::string(what) + ": " + r.error().describe());
+    return false;
+  };
   std::atomic<bool> done{false};
   std::thread reader([&] {
     while (!done) {
       auto l = store->list_reports(filter(std::nullopt, "", std::nullopt, 5));
       auto s = store->summary(3);
-      if (!l || !s) ++failures;
+      ok("list_reports", l);
+      ok("summary", s);
     }
   });
   std::vector<std::thread> writers;
@@ -147,39 +161,33 @@ TEST_P(StoreConcurrency, EightWritersAndAReader) {
     writers.emplace_back([&, t] {
       for (int i = 0; i < kPerThread; ++i) {
         auto tx = store->begin_write();
-        if (!tx) {
-          ++failures;
-          continue;
-        }
+        if (!ok("begin_write", tx)) continue;
         std::string raw = "message " + std::to_string(t) + "/" + std::to_string(i);
         MemorySource src(raw);
         auto info = (*tx)->add_raw_message({1700000000, "test", "", {}, ""}, src);
-        if (!info) {
-          ++failures;
-          continue;
-        }
+        if (!ok("add_raw_message", info)) continue;
         auto w = (*tx)->report_writer(info->id, 1700000000);
         // Every thread also sends one report that all the others send too.
         auto shared = test::sample_dmarc("shared");
         auto own = test::sample_dmarc("t" + std::to_string(t) + "-" + std::to_string(i));
         for (const auto* m : {&own, &shared}) {
-          if (!w->dmarc_begin(m->header)) ++failures;
-          for (auto r : m->records) {
-            if (!w->dmarc_record(std::move(r))) ++failures;
-          }
-          if (!w->dmarc_end(m->header, m->errors)) ++failures;
+          ok("dmarc_begin", w->dmarc_begin(m->header));
+          for (auto r : m->records) ok("dmarc_record", w->dmarc_record(std::move(r)));
+          ok("dmarc_end", w->dmarc_end(m->header, m->errors));
         }
-        if (!w->finish()) ++failures;
+        ok("finish", w->finish());
         w.reset();
-        if (!(*tx)->set_parse_outcome(info->id, ParseStatus::Parsed, "")) ++failures;
-        if (!(*tx)->commit()) ++failures;
+        ok("set_parse_outcome", (*tx)->set_parse_outcome(info->id, ParseStatus::Parsed, ""));
+        ok("commit", (*tx)->commit());
       }
     });
   }
   for (auto& w : writers) w.join();
   done = true;
   reader.join();
-  EXPECT_EQ(failures.load(), 0);
+  std::string first_errors;
+  for (const auto& e : errors) first_errors += "\n  " + e;
+  EXPECT_EQ(failures.load(), 0) << "first failures:" << first_errors;
   EXPECT_EQ(count_rows("raw_messages"), kThreads * kPerThread);
   EXPECT_EQ(count_rows("reports"), kThreads * kPerThread + 1);
   EXPECT_EQ(count_rows("dmarc_records"), 3 * (kThreads * kPerThread + 1));
