@@ -10,6 +10,8 @@
 //   RETURNING), not by a SELECT.
 // - A cursor statement (query_cursor) outside a transaction block runs as a plain query (a
 //   cursor without WITH HOLD only lives inside one).
+// - As in any PostgreSQL transaction, a failed statement (a failed prepare too) aborts the
+//   transaction it ran in: the caller rolls back.
 //
 // Not done: asynchronous or pipelined execution; binary result format.
 #include "store/pg_db.hpp"
@@ -107,7 +109,7 @@ std::string first_line(std::string_view sql) {
   return w;
 }
 
-// RFC-less: PostgreSQL's SQLSTATE classes (Appendix A of its manual).
+// The error classes of pg_db.hpp, by SQLSTATE (PostgreSQL's manual, Appendix A).
 ErrorClass classify(const char* sqlstate) noexcept {
   if (sqlstate == nullptr || std::strlen(sqlstate) != 5) return ErrorClass::Other;
   std::string_view s(sqlstate, 5);
