@@ -9,8 +9,8 @@
 //
 // Tests that need PostgreSQL call MAILREPORT_REQUIRE_PG(url): it skips with a clear message
 // when no server can be had (the binaries are not installed), and fails instead under CI=true,
-// where a real server is required. Databases are not dropped one by one: the whole cluster
-// goes with the fixture's teardown or the private server.
+// where a real server is required. The databases made on the fixture's server are dropped
+// when the process exits; the private server goes whole.
 #pragma once
 
 #include <cstdint>
