@@ -44,7 +44,23 @@ constexpr Oid kByteaOid = 17;  // pg_type.oid of bytea (catalog/pg_type.dat)
 struct Rewritten {
   std::string sql;
   int params = 0;
+  // Per parameter: 0 (the server infers the type from where it is used), or text for a number
+  // the statement skips (a list query leaves out the conditions of unset filters, and
+  // PostgreSQL cannot type a parameter it never sees).
+  std::vector<Oid> types;
 };
+
+constexpr Oid kTextOid = 25;  // pg_type.oid of text
+
+// Fills `types` once the parameters are known: text for the numbers never referenced.
+void type_unreferenced(Rewritten& rw, const std::vector<bool>& used) {
+  rw.types.assign(static_cast<std::size_t>(rw.params), 0);
+  for (int n = 1; n <= rw.params; ++n) {
+    if (static_cast<std::size_t>(n) >= used.size() || !used[static_cast<std::size_t>(n)]) {
+      rw.types[static_cast<std::size_t>(n - 1)] = kTextOid;
+    }
+  }
+}
 
 bool is_digit(char c) noexcept {
   return c >= '0' && c <= '9';
@@ -52,6 +68,11 @@ bool is_digit(char c) noexcept {
 
 Rewritten rewrite_placeholders(std::string_view in) {
   Rewritten out;
+  std::vector<bool> used;
+  auto mark = [&used](int n) {
+    if (static_cast<std::size_t>(n) >= used.size()) used.resize(static_cast<std::size_t>(n) + 1);
+    used[static_cast<std::size_t>(n)] = true;
+  };
   out.sql.reserve(in.size() + 8);
   std::size_t i = 0;
   auto copy_until = [&](std::string_view end) {  // copies through the end marker (or the end)
@@ -86,12 +107,15 @@ Rewritten rewrite_placeholders(std::string_view in) {
       int n = read_number(i + 1, &end);
       if (end == i + 1) n = out.params + 1;  // a bare ?: the next number, as in SQLite
       out.params = std::max(out.params, n);
+      mark(n);
       out.sql.push_back('$');
       out.sql.append(std::to_string(n));
       i = end;
     } else if (c == '$' && i + 1 < in.size() && is_digit(in[i + 1])) {
       std::size_t end = 0;
-      out.params = std::max(out.params, read_number(i + 1, &end));
+      const int n = read_number(i + 1, &end);
+      out.params = std::max(out.params, n);
+      mark(n);
       out.sql.append(in.substr(i, end - i));
       i = end;
     } else {
@@ -99,6 +123,7 @@ Rewritten rewrite_placeholders(std::string_view in) {
       ++i;
     }
   }
+  type_unreferenced(out, used);
   return out;
 }
 
@@ -387,8 +412,11 @@ class PgStatement : public Statement {
 // rows run out, CLOSE when done or reset.
 class PgCursorStatement final : public PgStatement {
  public:
-  PgCursorStatement(PgConnectionImpl& conn, std::string sql, std::string rewritten, int params)
-      : PgStatement(conn, std::move(sql), params), rewritten_(std::move(rewritten)) {
+  PgCursorStatement(PgConnectionImpl& conn, std::string sql, std::string rewritten, int params,
+                    std::vector<Oid> types)
+      : PgStatement(conn, std::move(sql), params),
+        rewritten_(std::move(rewritten)),
+        types_(std::move(types)) {
     name_ = conn.next_name('c');
     declare_ = "DECLARE " + name_ + " NO SCROLL CURSOR FOR " + rewritten_;
     fetch_ = "FETCH FORWARD " + std::to_string(kCursorBatch) + " FROM " + name_;
@@ -402,7 +430,8 @@ class PgCursorStatement final : public PgStatement {
     // Outside a transaction block a cursor cannot live: run the query whole.
     bool in_block = PQtransactionStatus(c) != PQTRANS_IDLE;
     const std::string& sql = in_block ? declare_ : rewritten_;
-    ResultPtr res(PQexecParams(c, sql.c_str(), static_cast<int>(values_.size()), nullptr,
+    ResultPtr res(PQexecParams(c, sql.c_str(), static_cast<int>(values_.size()),
+                               types_.empty() ? nullptr : types_.data(),
                                a.values.data(), a.lengths.data(), a.formats.data(), 0));
     if (auto e = conn_->check(res.get(), sql_, {PGRES_COMMAND_OK, PGRES_TUPLES_OK})) {
       return std::move(*e);
@@ -454,6 +483,7 @@ class PgCursorStatement final : public PgStatement {
   }
 
   std::string rewritten_;
+  std::vector<Oid> types_;
   std::string declare_;
   std::string fetch_;
   std::string close_;
@@ -465,15 +495,16 @@ Result<std::unique_ptr<Statement>> PgConnectionImpl::prepare(const std::string& 
   Rewritten rw = rewrite_placeholders(sql);
   auto stmt = std::make_unique<PgStatement>(*this, sql, rw.params);
   stmt->name_ = next_name('s');
-  ResultPtr res(PQprepare(conn_.get(), stmt->name_.c_str(), rw.sql.c_str(), 0, nullptr));
+  ResultPtr res(PQprepare(conn_.get(), stmt->name_.c_str(), rw.sql.c_str(), rw.params,
+                          rw.types.empty() ? nullptr : rw.types.data()));
   if (auto e = check(res.get(), sql, {PGRES_COMMAND_OK})) return std::move(*e);
   return std::unique_ptr<Statement>(std::move(stmt));
 }
 
 Result<std::unique_ptr<Statement>> PgConnectionImpl::prepare_cursor(const std::string& sql) {
   Rewritten rw = rewrite_placeholders(sql);
-  return std::unique_ptr<Statement>(
-      std::make_unique<PgCursorStatement>(*this, sql, std::move(rw.sql), rw.params));
+  return std::unique_ptr<Statement>(std::make_unique<PgCursorStatement>(
+      *this, sql, std::move(rw.sql), rw.params, std::move(rw.types)));
 }
 
 }  // namespace

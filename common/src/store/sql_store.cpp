@@ -247,7 +247,9 @@ Result<Summary> SqlStore::summary(std::size_t top_orgs) {
   }
   {
     auto q =
-        db.query("SELECT count(*), coalesce(sum(parse_status = 'unparsed'), 0) FROM raw_messages");
+        db.query("SELECT count(*),"
+        " coalesce(sum(CASE WHEN parse_status = 'unparsed' THEN 1 ELSE 0 END), 0)"
+        " FROM raw_messages");
     if (!q) return std::move(q).error();
     auto row = q->step();
     if (!row) return std::move(row).error();
