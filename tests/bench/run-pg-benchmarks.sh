@@ -20,8 +20,9 @@
 #    /usr/bin/time -v), and in total messages / wall clock and the server's CPU µs/message (all
 #    its processes' user + system time from /proc, reaped backends included through the
 #    postmaster's cutime/cstime). Then the same on SQLite (synchronous=FULL): 1 process, and
-#    $WRITERS processes on one file (SQLITE=0 skips it). RECORD=0 skips this part. DIAG=1 adds
-#    the PostgreSQL runs again with synchronous_commit = off (what waiting for fsync costs).
+#    $WRITERS processes on one file (SQLITE=0 skips it; PG=0 the PostgreSQL runs). RECORD=0
+#    skips this part. DIAG=1 adds the PostgreSQL runs again with synchronous_commit = off (what
+#    waiting for fsync costs), with $DIAG_MESSAGES messages per process.
 # 2. The aggregate build (bench-aggregate-build --pg-url) of issue 5's data set (10M messages,
 #    100k policy domains, 1M rows). The data: with AGG_SQLITE=PATH (a store made by
 #    bench-aggregate-populate), a copy of that store is moved with `mailreport migrate --from
@@ -163,12 +164,17 @@ run_writers() {
 if [[ ${RECORD:-1} != 0 ]]; then
   echo
   echo "== recording evaluations"
-  for n in 1 "$writers"; do
-    psqlc "DROP DATABASE IF EXISTS rec$n"
-    psqlc "CREATE DATABASE rec$n"
-    run_writers pg "$n" "rec$n"
-  done
+  if [[ ${PG:-1} != 0 ]]; then
+    for n in 1 "$writers"; do
+      psqlc "DROP DATABASE IF EXISTS rec$n"
+      psqlc "CREATE DATABASE rec$n"
+      run_writers pg "$n" "rec$n"
+      psqlc "DROP DATABASE rec$n"
+    done
+  fi
   if [[ ${DIAG:-0} != 0 ]]; then
+    local_messages=$messages
+    messages=${DIAG_MESSAGES:-$messages}
     # What fsync costs: the same with synchronous_commit = off for these databases (commits
     # return before their WAL is flushed; nothing else changes).
     for n in 1 "$writers"; do
@@ -177,7 +183,9 @@ if [[ ${RECORD:-1} != 0 ]]; then
       psqlc "ALTER DATABASE nosync$n SET synchronous_commit = off"
       echo "(synchronous_commit = off)"
       run_writers pg "$n" "nosync$n"
+      psqlc "DROP DATABASE nosync$n"
     done
+    messages=$local_messages
   fi
   if [[ ${SQLITE:-1} != 0 ]]; then
     for n in 1 "$writers"; do
