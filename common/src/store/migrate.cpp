@@ -16,6 +16,10 @@
 //   its backslash escaped for the text format). Columns are named on both sides, so the column
 //   order of the two schemas need not agree; a source column that the target lacks is refused
 //   (its data would be lost), a target column that the source lacks keeps its default.
+// - A table of at least kRebuildIndexesFrom rows has its secondary indexes (those that back no
+//   constraint) dropped before its COPY and created again from their definitions after it, in
+//   the same transaction: one sort per index instead of a million insertions (1M evaluation
+//   rows: about 3x faster).
 // - schema_version is not copied: each database keeps its own migrations.
 //
 // Not done: resuming a failed copy (it is all or nothing; run it again on the empty target).
@@ -44,6 +48,8 @@ namespace mailreport::store {
 namespace {
 
 constexpr std::size_t kCopyBuffer = 1 << 20;  // bytes handed to PQputCopyData at once
+// Tables with at least this many rows get their secondary indexes built after the copy.
+constexpr std::int64_t kRebuildIndexesFrom = 100000;
 
 struct PgConnDeleter {
   void operator()(PGconn* c) const noexcept { PQfinish(c); }
@@ -306,6 +312,27 @@ class Migration {
     auto stmt = prepare(src_, "SELECT " + names + " FROM " + quote_ident(table));
     if (!stmt) return std::move(stmt).error();
 
+    // A large table's secondary indexes are built once after the copy instead of row by row
+    // (PostgreSQL manual §14.4.3: "Remove Indexes"), from their own definitions.
+    std::vector<std::string> rebuild;
+    auto many = count_source_rows(table);
+    if (!many) return std::move(many).error();
+    if (*many >= kRebuildIndexesFrom) {
+      auto defs = pg_.query(
+          "SELECT i.indexname, i.indexdef FROM pg_indexes i WHERE i.schemaname = "
+          "current_schema() AND i.tablename = $1 AND NOT EXISTS (SELECT 1 FROM pg_constraint c "
+          "WHERE c.conindid = (quote_ident(i.schemaname) || '.' || "
+          "quote_ident(i.indexname))::regclass)",
+          {table});
+      if (!defs) return std::move(defs).error();
+      for (int i = 0; i < PQntuples(defs->get()); ++i) {
+        if (auto st = pg_.exec("DROP INDEX " + quote_ident(PQgetvalue(defs->get(), i, 0))); !st) {
+          return std::move(st).error();
+        }
+        rebuild.emplace_back(PQgetvalue(defs->get(), i, 1));
+      }
+    }
+
     PgResultPtr started(
         PQexec(pg_.get(), ("COPY " + quote_ident(table) + " (" + names + ") FROM STDIN").c_str()));
     if (!started || PQresultStatus(started.get()) != PGRES_COPY_IN) {
@@ -368,7 +395,17 @@ class Migration {
       }
     }
     if (failed) return std::move(*failed);
+    for (const auto& def : rebuild) {
+      if (auto st = pg_.exec(def); !st) return std::move(st).error();
+    }
     return rows;
+  }
+
+  Result<std::int64_t> count_source_rows(const std::string& table) {
+    auto stmt = prepare(src_, "SELECT count(*) FROM " + quote_ident(table));
+    if (!stmt) return std::move(stmt).error();
+    if (sqlite3_step(stmt->get()) != SQLITE_ROW) return sqlite_error(src_, "counting " + table);
+    return sqlite3_column_int64(stmt->get(), 0);
   }
 
   // The next id a store insert takes must follow the copied ones.
