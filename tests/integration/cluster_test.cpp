@@ -626,6 +626,19 @@ void Cluster::run_cluster(bool accepted) {
   for (int n = 0; n < kNodes; ++n) {
     nodes.push_back(start_node(n));
     ASSERT_TRUE(nodes.back());
+    if (n == kVictim) {
+      // Node 0 first (up to its loop), so that it has its share of the work however slowly
+      // processes start (under the sanitizers).
+      ASSERT_TRUE(wait_until(
+          [&] {
+            return test::read_file(nodes[n]->log()).find("sending the outbox every") !=
+                       std::string::npos ||
+                   nodes[n]->ended();
+          },
+          seconds(60)))
+          << logs();
+      ASSERT_FALSE(nodes[n]->ended()) << logs();
+    }
   }
   const fs::path fd = dir_ / "record-failures";
   fs::create_directories(fd);
