@@ -19,7 +19,9 @@
 #    per process the messages/s (store time), p50/p99 batch latency and CPU µs/message (from
 #    /usr/bin/time -v), and in total messages / wall clock and the server's CPU µs/message (all
 #    its processes' user + system time from /proc, reaped backends included through the
-#    postmaster's cutime/cstime). Then the same on SQLite (synchronous=FULL): 1 process, and
+#    postmaster's cutime/cstime), and what the writers' server processes were doing (sampled
+#    from pg_stat_activity: CPU, waiting for the client, for a lock, for fsync). Then the same
+#    on SQLite (synchronous=FULL): 1 process, and
 #    $WRITERS processes on one file (SQLITE=0 skips it; PG=0 the PostgreSQL runs). RECORD=0
 #    skips this part. DIAG=1 adds the PostgreSQL runs again with synchronous_commit = off (what
 #    waiting for fsync costs), with $DIAG_MESSAGES messages per process.
@@ -123,8 +125,24 @@ run_writers() {
       --start-at "$start_at" >"$work/w$i.out" 2>"$work/w$i.err" &
     pids+=($!)
   done
+  local sampler=
+  if [[ $kind == pg ]]; then
+    # What the writers' server processes wait for inside a transaction (state not idle),
+    # sampled 4 times a second: CPU (no wait), Client:ClientRead (waiting for the client's
+    # next statement: a round trip), Lock:transactionid (a row another writer's transaction
+    # holds), IO:WALSync (fsync), LWLock:WALWrite ... (one psql session, \watch).
+    # From the writers' start (after they opened the store): pg_sleep first.
+    psql -X -q -t -A "$url/postgres" >"$work/waits.txt" 2>/dev/null <<EOF &
+SELECT pg_sleep($(date +%s.%N | awk -v t="$start_at" '{ d = t - $1; print (d > 0 ? d : 0) }'));
+SELECT coalesce(wait_event_type || ':' || wait_event, 'CPU') FROM pg_stat_activity
+  WHERE datname = '$target' AND backend_type = 'client backend'
+  AND state <> 'idle' AND pid <> pg_backend_pid() \watch 0.25
+EOF
+    sampler=$!
+  fi
   local rc=0
   for p in "${pids[@]}"; do wait "$p" || rc=1; done
+  if [[ -n $sampler ]]; then kill "$sampler" 2>/dev/null || true; wait "$sampler" 2>/dev/null || true; fi
   if ((rc)); then cat "$work"/w*.err >&2; exit 1; fi
   [[ $kind == pg ]] && cpu1=$(server_cpu)
   local walls=() total_wall=0
@@ -153,6 +171,9 @@ run_writers() {
       "$(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN { print b - a }')" \
       "$(awk -v a="$cpu0" -v b="$cpu1" -v m="$total" 'BEGIN { print (b - a) * 1e6 / m }')" \
       "$rows" "$(awk -v m="$total" -v r="$rows" 'BEGIN { print m / r }')"
+    printf '\n  server processes of the writers, sampled: %s' \
+      "$(grep -v '^$' "$work/waits.txt" | sort | uniq -c | sort -rn | head -6 |
+        awk '{ n[NR] = $1; w[NR] = $2; t += $1 } END { for (i = 1; i <= NR; i++) printf "%s %.0f%%  ", w[i], 100 * n[i] / t }')"
   else
     local rows
     rows=$(sqlite3 "$target" "SELECT count(*) FROM evaluations")
