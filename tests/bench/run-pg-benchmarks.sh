@@ -15,7 +15,8 @@
 #    database, $MESSAGES (500000) messages per process, every process over the same 20,000
 #    policy domains and their sources (overlapping: the nodes receive mail from the same
 #    senders), each with its own traffic seed; each of N writers runs 1/N of the traffic per
-#    simulated hour, so that the store sees the same hours and rows as from one writer. Prints
+#    simulated hour, so that the store sees the same hours and rows as from one writer
+#    (DISJOINT=1: each writer its own 20,000 domains instead, no row in common). Prints
 #    per process the messages/s (store time), p50/p99 batch latency and CPU µs/message (from
 #    /usr/bin/time -v), and in total messages / wall clock and the server's CPU µs/message (all
 #    its processes' user + system time from /proc, reaped backends included through the
@@ -73,6 +74,7 @@ load() { cut -d' ' -f1-3 /proc/loadavg; }
 # alive now) plus what the postmaster has reaped (backends of closed connections).
 server_cpu() {
   local pm
+  sleep 1  # the backends of the connections just closed: exited and reaped
   pm=$(head -1 "$data/postmaster.pid")
   {
     awk '{ print $14 + $15 + $16 + $17 }' "/proc/$pm/stat"
@@ -122,7 +124,8 @@ run_writers() {
     if [[ $kind == pg ]]; then store_arg=(--pg-url "$url/$target"); else store_arg=(--db "$target"); fi
     /usr/bin/time -v -o "$work/w$i.time" "$bench/bench-evaluations-record" "${store_arg[@]}" \
       --messages "$messages" --domains "$domains" --per-hour "$ph" --batch 500 --writer "$i" \
-      --start-at "$start_at" >"$work/w$i.out" 2>"$work/w$i.err" &
+      --start-at "$start_at" --domain-offset $((${DISJOINT:-0} != 0 ? i * domains : 0)) \
+      >"$work/w$i.out" 2>"$work/w$i.err" &
     pids+=($!)
   done
   local sampler=
@@ -146,7 +149,7 @@ EOF
   if ((rc)); then cat "$work"/w*.err >&2; exit 1; fi
   [[ $kind == pg ]] && cpu1=$(server_cpu)
   local walls=() total_wall=0
-  echo "$kind, $n writer(s), $messages messages each, load before $load0, after $(load):"
+  echo "$kind, $n writer(s), $messages messages each$( ((${DISJOINT:-0})) && echo ", each its own domains"), load before $load0, after $(load):"
   for ((i = 0; i < n; i++)); do
     local out=$work/w$i.out
     local rate p50 p99 wall cpu
