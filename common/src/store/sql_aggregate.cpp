@@ -103,28 +103,55 @@ std::string describe(const std::optional<std::int64_t>& watermark) {
 // read of the row to say why it did not apply.
 struct CountSql {
   std::string what;
-  std::string update;  // ?1 id, ?2 new reported, ?3 was (?4, ?5: the second pair)
+  std::string table;
+  std::string count, reported, count2, reported2;
   std::string select;  // count, reported (, count2, reported2)
   bool two = false;
 };
+
+// Rows marked per statement: one UPDATE ... FROM (VALUES ...) per chunk rather than one per row
+// (a day's DMARC build marks a million rows; on PostgreSQL each statement is a round trip).
+constexpr std::size_t kMarkChunk = 256;
+
+// The compare-and-set of `rows` rows of `sql`'s table in one statement: VALUES rows of (id, new
+// reported, was[, new reported2, was2]) — named column1... in both SQLite and PostgreSQL.
+std::string mark_sql(const CountSql& sql, std::size_t rows) {
+  const int width = sql.two ? 5 : 3;
+  std::string out = "UPDATE " + sql.table + " SET " + sql.reported + " = v.column2";
+  if (sql.two) out += ", " + sql.reported2 + " = v.column4";
+  out += " FROM (VALUES ";
+  int n = 0;
+  for (std::size_t r = 0; r < rows; ++r) {
+    out += r == 0 ? "(" : ", (";
+    for (int c = 0; c < width; ++c) {
+      out += (c == 0 ? "CAST(?" : ", CAST(?") + std::to_string(++n) + " AS BIGINT)";
+    }
+    out += ")";
+  }
+  const std::string t = sql.table + ".";
+  out += ") AS v WHERE " + t + "id = v.column1 AND " + t + sql.reported + " = v.column3 AND v.column2 <= " +
+         t + sql.count + " AND v.column2 >= v.column3";
+  if (sql.two) {
+    out += " AND " + t + sql.reported2 + " = v.column5 AND v.column4 <= " + t + sql.count2 +
+           " AND v.column4 >= v.column5";
+  }
+  return out;
+}
 
 CountSql count_sql(const char* table, const char* what, const char* count, const char* reported,
                    const char* count2 = nullptr, const char* reported2 = nullptr) {
   CountSql s;
   s.what = what;
+  s.table = table;
+  s.count = count;
+  s.reported = reported;
   s.two = count2 != nullptr;
-  std::string set = std::string(reported) + " = ?2";
-  std::string where =
-      std::string(" WHERE id = ?1 AND ") + reported + " = ?3 AND ?2 <= " + count +
-      " AND CAST(?2 AS BIGINT) >= CAST(?3 AS BIGINT)";
   std::string cols = std::string(count) + ", " + reported;
   if (s.two) {
-    set += std::string(", ") + reported2 + " = ?4";
-    where += std::string(" AND ") + reported2 + " = ?5 AND ?4 <= " + count2 +
-             " AND CAST(?4 AS BIGINT) >= CAST(?5 AS BIGINT)";
+    s.count2 = count2;
+    s.reported2 = reported2;
     cols += std::string(", ") + count2 + ", " + reported2;
   }
-  s.update = std::string("UPDATE ") + table + " SET " + set + where;
   s.select = "SELECT " + cols + " FROM " + table + " WHERE id = ?1";
   return s;
 }
@@ -144,20 +171,11 @@ const CountSql& sql_of(ReportedCount::Table t) {
   return evaluation;
 }
 
-// Compare-and-set of one row's reported values: Conflict when they are no longer what the
-// builder read, Invalid when the new ones exceed what is recorded or go backwards.
-Status mark_reported(Connection& db, const ReportedCount& c) {
-  const CountSql& sql = sql_of(c.table);
-  {
-    auto q = db.query(sql.update);
-    if (!q) return std::move(q).error();
-    q->bind(1, c.id).bind(2, c.count).bind(3, c.was);
-    if (sql.two) q->bind(4, c.count2).bind(5, c.was2);
-    if (auto st = q->run(); !st) return st;
-  }
-  if (db.changes() == 1) return {};
-
-  // Why not: read the row as it is.
+// Why one row's compare-and-set did not apply, or nothing when it did (its reported values are
+// the new ones): Conflict when they are no longer what the builder read, Invalid when the new
+// ones exceed what is recorded or go backwards, NotFound without the row.
+Status explain_mark(Connection& db, const CountSql& sql, const ReportedCount& c) {
+  // Read the row as it is.
   auto q = db.query(sql.select);
   if (!q) return std::move(q).error();
   auto row = q->bind(1, c.id).step();
@@ -166,6 +184,10 @@ Status mark_reported(Connection& db, const ReportedCount& c) {
   if (!*row) return make_error(ErrorCode::NotFound, "no " + name);
   const std::uint64_t count = q->u64(0), reported = q->u64(1);
   const std::uint64_t count2 = sql.two ? q->u64(2) : 0, reported2 = sql.two ? q->u64(3) : 0;
+  if (reported == c.count && (!sql.two || reported2 == c.count2) && c.count <= count &&
+      (!sql.two || c.count2 <= count2) && c.count >= c.was && (!sql.two || c.count2 >= c.was2)) {
+    return {};  // applied (by our statement)
+  }
   if (reported != c.was || (sql.two && reported2 != c.was2)) {
     return make_error(ErrorCode::Conflict, name + " was reported meanwhile (reported " +
                                                std::to_string(reported) + ", expected " +
@@ -178,6 +200,42 @@ Status mark_reported(Connection& db, const ReportedCount& c) {
   return make_error(ErrorCode::Invalid, name + ": reported count goes backwards (" +
                                             std::to_string(c.was) + " to " +
                                             std::to_string(c.count) + ")");
+}
+
+// The compare-and-set of a batch's reported counts, a chunk of one table's rows per statement.
+// A chunk that changes fewer rows than it holds is explained row by row (the transaction is
+// rolled back by the caller either way).
+Status mark_reported(Connection& db, const std::vector<ReportedCount>& counts) {
+  for (auto table : {ReportedCount::Table::Evaluation, ReportedCount::Table::TlsPolicy,
+                     ReportedCount::Table::TlsFailure}) {
+    const CountSql& sql = sql_of(table);
+    std::vector<const ReportedCount*> rows;
+    for (const ReportedCount& c : counts) {
+      if (c.table == table) rows.push_back(&c);
+    }
+    for (std::size_t at = 0; at < rows.size(); at += kMarkChunk) {
+      const std::size_t n = std::min(kMarkChunk, rows.size() - at);
+      {
+        auto q = db.query(mark_sql(sql, n));
+        if (!q) return std::move(q).error();
+        const int width = sql.two ? 5 : 3;
+        for (std::size_t r = 0; r < n; ++r) {
+          const ReportedCount& c = *rows[at + r];
+          const int p = static_cast<int>(r) * width;
+          q->bind(p + 1, c.id).bind(p + 2, c.count).bind(p + 3, c.was);
+          if (sql.two) q->bind(p + 4, c.count2).bind(p + 5, c.was2);
+        }
+        if (auto st = q->run(); !st) return st;
+      }
+      if (static_cast<std::size_t>(db.changes()) == n) continue;
+      for (std::size_t r = at; r < at + n; ++r) {
+        if (auto st = explain_mark(db, sql, *rows[r]); !st) return st;
+      }
+      return make_error(ErrorCode::Conflict,
+                        sql.what + " rows were reported meanwhile (or listed twice in a batch)");
+    }
+  }
+  return {};
 }
 
 // The payload of a delivery: the builder's, or one made from its recipient, pointing at the
@@ -307,9 +365,7 @@ Result<std::vector<std::int64_t>> SqlStore::commit_aggregate_batch(const Aggrega
                                                  ": another builder ran");
     }
   }
-  for (const ReportedCount& c : batch.reported) {
-    if (auto st = mark_reported(db, c); !st) return std::move(st).error();
-  }
+  if (auto st = mark_reported(db, batch.reported); !st) return std::move(st).error();
   std::vector<std::int64_t> ids;
   ids.reserve(batch.reports.size());
   for (const AggregateBatch::Item& item : batch.reports) {
