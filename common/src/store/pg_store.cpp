@@ -86,6 +86,18 @@ class PgSource final : public ConnectionSource {
 
  private:
   Status check_version(Connection& db) {
+    {
+      auto exists = db.query("SELECT to_regclass('schema_version') IS NOT NULL");
+      if (!exists) return std::move(exists).error();
+      auto row = exists->step();
+      if (!row) return std::move(row).error();
+      if (!*row || exists->i64(0) == 0) {
+        return make_error(ErrorCode::NotFound,
+                          "no mailreport store in this database yet (nothing received or"
+                          " imported; mailreport-lmtp, -milter and serve create it, or"
+                          " mailreport migrate)");
+      }
+    }
     auto q = db.query("SELECT coalesce(max(version), 0) FROM schema_version");
     if (!q) return std::move(q).error();
     auto row = q->step();
