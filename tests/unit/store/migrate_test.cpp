@@ -141,7 +141,9 @@ std::map<std::int64_t, std::string> fill(Store& s) {
   item.report.filename = "ours.example!example.com!1699999200!1700002800!agg-1.xml.gz";
   item.report.records = 1;
   item.report.messages = 2;
-  item.report.content = std::string("\x1f\x8b\x08\0gzip\t\\bytes\n\0\xff", 20);
+  // Bytes COPY's text format must escape (tab, backslash, newline) and NULs: 18 of them.
+  static constexpr char kContent[] = "\x1f\x8b\x08\0gzip\t\\bytes\n\0\xff";
+  item.report.content = std::string(kContent, sizeof kContent - 1);
   item.deliveries.push_back(delivery("dmarc@example.com", ""));
   b.reports.push_back(std::move(item));
   for (const auto& r : rows) {
