@@ -31,7 +31,9 @@ struct PgOptions {
   // ("postgresql:///mailreport?host=/run/postgresql" for the local socket). A password is best
   // kept out of it (~/.pgpass or PGPASSFILE; store.url-file).
   std::string url;
-  std::size_t pool_size = 8;  // most connections open at once (>= 1)
+  // Most connections open at once; 1 is taken as 2 (an aggregate walk holds one connection
+  // while its batches commit on another).
+  std::size_t pool_size = 8;
   std::chrono::milliseconds acquire_timeout{10000};
   int compression_level = 1;         // zlib deflate level of raw messages (1..9)
   std::size_t chunk_size = 1 << 20;  // compressed bytes per stored chunk
