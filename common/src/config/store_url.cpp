@@ -4,10 +4,14 @@
 // libpq's two forms (PostgreSQL manual §34.1.1): the URI
 //   postgresql://[user[:password]@][host][:port][,...][/dbname][?param=value&...]
 // and the keyword/value string  host=db.example user=mailreport password='se cret'.
-// Not done: percent-decoding (the mask works on the text as written).
+// The check is libpq's parser (PQconninfoParse). The mask works on the text as written, not
+// on libpq's parse: it must also hide the password of a string libpq refuses (that string is
+// shown in the error), and keep the rest as the administrator wrote it.
+// Not done: percent-decoding (a percent-encoded "password" key is not recognised).
 #include "config/store_url.hpp"
 
 #include <fcntl.h>
+#include <libpq-fe.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -24,10 +28,6 @@ namespace mailreport::config {
 namespace {
 
 constexpr std::string_view kMask = "***";
-
-bool is_uri(std::string_view url) {
-  return url.starts_with("postgresql://") || url.starts_with("postgres://");
-}
 
 bool ascii_iequal(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
@@ -134,14 +134,20 @@ std::optional<std::string> check_store_url(std::string_view url) {
   for (char c : url) {
     if (c == '\n' || c == '\r' || c == '\0') return "must be one line";
   }
-  if (is_uri(url)) return std::nullopt;
-  if (url.find('=') != std::string_view::npos && url.find("://") == std::string_view::npos) {
+  char* err = nullptr;
+  PQconninfoOption* parsed = PQconninfoParse(std::string(url).c_str(), &err);
+  if (parsed != nullptr) {
+    PQconninfoFree(parsed);
     return std::nullopt;
   }
-  return "'" + mask_url_password(url) +
-         "' is not a PostgreSQL connection string: write a URL "
-         "(\"postgresql://mailreport@db.example/mailreport\") or keyword=value pairs "
-         "(\"host=db.example dbname=mailreport user=mailreport\")";
+  std::string why = err != nullptr ? err : "out of memory";
+  PQfreemem(err);
+  while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) why.pop_back();
+  // libpq's message may quote the string back: hide its password there too.
+  return "'" + mask_url_password(url) + "' is not a PostgreSQL connection string (libpq: " +
+         mask_url_password(why) +
+         "): write a URL (\"postgresql://mailreport@db.example/mailreport\") or keyword=value "
+         "pairs (\"host=db.example dbname=mailreport user=mailreport\")";
 }
 
 Result<std::string> read_url_file(const std::filesystem::path& path) {

@@ -1,6 +1,6 @@
 // The PostgreSQL store's connection string in the configuration (store.url, store.url-file):
-// a light syntax check (libpq parses it for real when the store is opened; the config module
-// does not link libpq), reading the URL file with its permission checks.
+// its syntax checked by libpq's own parser (PQconninfoParse) when the configuration loads, and
+// the reading of the URL file with its permission checks.
 #pragma once
 
 #include <filesystem>
@@ -13,7 +13,7 @@
 namespace mailreport::config::detail {
 
 // Why `url` is not a libpq connection string ("postgresql://..." / "postgres://..." URI, or
-// "keyword=value ..." pairs), or nullopt when it looks like one.
+// "keyword=value ..." pairs), in libpq's words, or nullopt when libpq accepts it.
 std::optional<std::string> check_store_url(std::string_view url);
 
 // The URL held by `path`: its text with surrounding white space removed, one line. Refused
