@@ -41,6 +41,7 @@
 #include "mailreport/config/config.hpp"
 #include "mailreport/store/sqlite_store.hpp"
 #include "store/pg_db.hpp"
+#include "store/pg_handles.hpp"
 #include "store/sqlite_db.hpp"
 
 namespace mailreport::store {
@@ -51,17 +52,11 @@ constexpr std::size_t kCopyBuffer = 1 << 20;  // bytes handed to PQputCopyData a
 // Tables with at least this many rows get their secondary indexes built after the copy.
 constexpr std::int64_t kRebuildIndexesFrom = 100000;
 
-struct PgConnDeleter {
-  void operator()(PGconn* c) const noexcept { PQfinish(c); }
-};
-struct PgResultDeleter {
-  void operator()(PGresult* r) const noexcept { PQclear(r); }
-};
 struct StmtDeleter {
   void operator()(sqlite3_stmt* s) const noexcept { sqlite3_finalize(s); }
 };
-using PgConnPtr = std::unique_ptr<PGconn, PgConnDeleter>;
-using PgResultPtr = std::unique_ptr<PGresult, PgResultDeleter>;
+using sql::PgConnPtr;
+using sql::PgResultPtr;
 using StmtPtr = std::unique_ptr<sqlite3_stmt, StmtDeleter>;
 
 std::string trimmed(std::string msg) {

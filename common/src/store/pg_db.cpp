@@ -15,6 +15,7 @@
 //
 // Not done: asynchronous or pipelined execution; binary result format.
 #include "store/pg_db.hpp"
+#include "store/pg_handles.hpp"
 
 #include <libpq-fe.h>
 
@@ -29,14 +30,8 @@ namespace mailreport::store::sql {
 
 namespace {
 
-struct ConnCloser {
-  void operator()(PGconn* c) const noexcept { PQfinish(c); }
-};
-struct ResultClearer {
-  void operator()(PGresult* r) const noexcept { PQclear(r); }
-};
-using ConnPtr = std::unique_ptr<PGconn, ConnCloser>;
-using ResultPtr = std::unique_ptr<PGresult, ResultClearer>;
+using ConnPtr = PgConnPtr;
+using ResultPtr = PgResultPtr;
 
 constexpr Oid kByteaOid = 17;  // pg_type.oid of bytea (catalog/pg_type.dat)
 

@@ -48,6 +48,10 @@ class PgConnection : public Connection {
 // database's schema is newer than this build's.
 Status migrate_pg(Connection& conn);
 
+// For a store opened read-only (no migrations): NotFound when the database holds no store yet,
+// Unsupported when its schema is newer than this build's, Store when it is older.
+Status check_pg_schema(Connection& conn);
+
 // The PostgreSQL schema version this build writes (the highest migration).
 int pg_schema_version() noexcept;
 

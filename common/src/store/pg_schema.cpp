@@ -374,6 +374,27 @@ constexpr const char* kVersionTable =
 // that applies one, released at its COMMIT or ROLLBACK.
 constexpr std::int64_t kMigrationLock = 0x6d72736368656d61;
 
+// The highest migration applied; 0 when there is no schema_version table.
+Result<int> read_version(Connection& conn) {
+  auto q = conn.query("SELECT to_regclass('schema_version') IS NOT NULL");
+  if (!q) return std::move(q).error();
+  auto row = q->step();
+  if (!row) return std::move(row).error();
+  if (q->i64(0) == 0) return 0;
+  auto v = conn.query("SELECT coalesce(max(version), 0) FROM schema_version");
+  if (!v) return std::move(v).error();
+  auto vrow = v->step();
+  if (!vrow) return std::move(vrow).error();
+  return static_cast<int>(v->i64(0));
+}
+
+Error newer_than_ours(int current) {
+  return make_error(ErrorCode::Unsupported,
+                    "PostgreSQL store schema version " + std::to_string(current) +
+                        " is newer than this build's (" + std::to_string(pg_schema_version()) +
+                        "); upgrade mailreport");
+}
+
 // In one transaction, the lock held: reads the version and applies the next pending migration
 // with its schema_version row. true: one was applied; false: none was pending.
 Result<bool> apply_next(Connection& conn) {
@@ -389,20 +410,10 @@ Result<bool> apply_next(Connection& conn) {
   }
   // Created under the lock: two sessions creating it at once could collide in the catalog.
   if (auto st = conn.exec(kVersionTable); !st) return fail(std::move(st).error());
-  int current = 0;
-  {
-    auto q = conn.query("SELECT coalesce(max(version), 0) FROM schema_version");
-    if (!q) return fail(std::move(q).error());
-    auto row = q->step();
-    if (!row) return fail(std::move(row).error());
-    current = static_cast<int>(q->i64(0));
-  }
-  if (current > pg_schema_version()) {
-    return fail(make_error(ErrorCode::Unsupported,
-                           "PostgreSQL store schema version " + std::to_string(current) +
-                               " is newer than this build's (" +
-                               std::to_string(pg_schema_version()) + "); upgrade mailreport"));
-  }
+  auto read = read_version(conn);
+  if (!read) return fail(std::move(read).error());
+  const int current = *read;
+  if (current > pg_schema_version()) return fail(newer_than_ours(current));
   const Migration* next = nullptr;
   for (const auto& m : kMigrations) {
     if (m.version > current) {
@@ -431,6 +442,24 @@ Result<bool> apply_next(Connection& conn) {
 }
 
 }  // namespace
+
+Status check_pg_schema(Connection& conn) {
+  auto current = read_version(conn);
+  if (!current) return std::move(current).error();
+  if (*current == 0) {
+    return make_error(ErrorCode::NotFound,
+                      "no mailreport store in this database yet (nothing received or imported;"
+                      " mailreport-lmtp, -milter and serve create it, or mailreport migrate)");
+  }
+  if (*current > pg_schema_version()) return newer_than_ours(*current);
+  if (*current < pg_schema_version()) {
+    return make_error(ErrorCode::Store,
+                      "PostgreSQL store schema version " + std::to_string(*current) +
+                          " is older than this build's; start a program that writes to the"
+                          " store to migrate it");
+  }
+  return {};
+}
 
 int pg_schema_version() noexcept {
   return std::prev(std::end(kMigrations))->version;

@@ -80,41 +80,11 @@ class PgSource final : public ConnectionSource {
   Status start() {
     auto lease = acquire();
     if (!lease) return std::move(lease).error();
-    if (options_.read_only) return check_version(**lease);
+    if (options_.read_only) return check_pg_schema(**lease);
     return migrate_pg(**lease);
   }
 
  private:
-  Status check_version(Connection& db) {
-    {
-      auto exists = db.query("SELECT to_regclass('schema_version') IS NOT NULL");
-      if (!exists) return std::move(exists).error();
-      auto row = exists->step();
-      if (!row) return std::move(row).error();
-      if (!*row || exists->i64(0) == 0) {
-        return make_error(ErrorCode::NotFound,
-                          "no mailreport store in this database yet (nothing received or"
-                          " imported; mailreport-lmtp, -milter and serve create it, or"
-                          " mailreport migrate)");
-      }
-    }
-    auto q = db.query("SELECT coalesce(max(version), 0) FROM schema_version");
-    if (!q) return std::move(q).error();
-    auto row = q->step();
-    if (!row) return std::move(row).error();
-    const std::int64_t v = q->i64(0);
-    if (v > pg_schema_version()) {
-      return make_error(ErrorCode::Unsupported, "store schema version " + std::to_string(v) +
-                                                    " is newer than this build's");
-    }
-    if (v < pg_schema_version()) {
-      return make_error(ErrorCode::Store, "store schema version " + std::to_string(v) +
-                                              " is older than this build's; start a program"
-                                              " that writes to the store to migrate it");
-    }
-    return {};
-  }
-
   Result<Lease> acquire() {
     std::unique_lock lock(mu_);
     const auto deadline = std::chrono::steady_clock::now() + options_.acquire_timeout;
