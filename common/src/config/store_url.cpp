@@ -144,8 +144,8 @@ std::optional<std::string> check_store_url(std::string_view url) {
   PQfreemem(err);
   while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) why.pop_back();
   // libpq's message may quote the string back: hide its password there too.
-  return "'" + mask_url_password(url) + "' is not a PostgreSQL connection string (libpq: " +
-         mask_url_password(why) +
+  return "'" + mask_url_password(url) +
+         "' is not a PostgreSQL connection string (libpq: " + mask_url_password(why) +
          "): write a URL (\"postgresql://mailreport@db.example/mailreport\") or keyword=value "
          "pairs (\"host=db.example dbname=mailreport user=mailreport\")";
 }

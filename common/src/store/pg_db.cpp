@@ -426,8 +426,8 @@ class PgCursorStatement final : public PgStatement {
     bool in_block = PQtransactionStatus(c) != PQTRANS_IDLE;
     const std::string& sql = in_block ? declare_ : rewritten_;
     ResultPtr res(PQexecParams(c, sql.c_str(), static_cast<int>(values_.size()),
-                               types_.empty() ? nullptr : types_.data(),
-                               a.values.data(), a.lengths.data(), a.formats.data(), 0));
+                               types_.empty() ? nullptr : types_.data(), a.values.data(),
+                               a.lengths.data(), a.formats.data(), 0));
     if (auto e = conn_->check(res.get(), sql_, {PGRES_COMMAND_OK, PGRES_TUPLES_OK})) {
       return std::move(*e);
     }

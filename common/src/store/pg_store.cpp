@@ -94,8 +94,7 @@ class PgSource final : public ConnectionSource {
         return make_error(ErrorCode::Store,
                           "no free PostgreSQL connection in " +
                               std::to_string(options_.acquire_timeout.count()) +
-                              " ms (store.pool-size = " + std::to_string(options_.pool_size) +
-                              ")");
+                              " ms (store.pool-size = " + std::to_string(options_.pool_size) + ")");
       }
     }
     PgConnection* conn = nullptr;
