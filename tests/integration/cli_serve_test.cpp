@@ -17,6 +17,7 @@
 #include "child_process.hpp"
 #include "mailreport/store/sqlite_store.hpp"
 #include "process_util.hpp"
+#include "sample_evaluation.hpp"
 #include "testsupport.hpp"
 
 namespace mailreport {
@@ -28,44 +29,6 @@ std::int64_t now_seconds() {
   return std::chrono::duration_cast<std::chrono::seconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
-}
-
-auth::Evaluation failing(std::int64_t time, const std::string& recipient) {
-  auth::Evaluation ev;
-  ev.time = time;
-  ev.source_ip = "192.0.2.1";
-  ev.helo = "mail.example.com";
-  ev.envelope_from = "example.com";
-  ev.envelope_to = "ours.example";
-  ev.header_from = "example.com";
-  ev.message_id = "<m1@example.com>";
-  ev.spf = {{auth::SpfScope::MailFrom, auth::SpfResult::Fail, "example.com", "a@example.com", ""}};
-  ev.dmarc.result = auth::DmarcResult::Fail;
-  ev.dmarc.header_from = "example.com";
-  ev.dmarc.policy_domain = "example.com";
-  ev.dmarc.org_domain = "example.com";
-  auth::DmarcRecord r;
-  r.p = auth::Policy::Reject;
-  r.fo = "1";
-  r.ruf = {"mailto:" + recipient};
-  ev.dmarc.record = r;
-  ev.dmarc.applied_policy = auth::Policy::Reject;
-  ev.dmarc.disposition = auth::Disposition::Reject;
-  ev.mail_from = "a@example.com";
-  ev.rcpt_to = {"user@ours.example"};
-  ev.authentication_results = "mx.ours.example; dmarc=fail header.from=example.com";
-  ev.original =
-      "From: A <a@example.com>\r\nTo: user@ours.example\r\nSubject: hello\r\n"
-      "Message-ID: <m1@example.com>\r\n\r\n";
-  auth::FailureReportRequest q;
-  q.kind = auth::FailureKind::Dmarc;
-  q.recipient = recipient;
-  q.reported_domain = "example.com";
-  q.auth_failure = "dmarc";
-  q.identity_alignment = "none";
-  q.delivery_result = "reject";
-  ev.failure_reports = {q};
-  return ev;
 }
 
 class CliServe : public ::testing::Test {
@@ -108,7 +71,7 @@ class CliServe : public ::testing::Test {
   void queue(const std::string& recipient) {
     auto s = open();
     ASSERT_TRUE(s);
-    std::vector<auth::Evaluation> batch{failing(now_seconds(), recipient)};
+    std::vector<auth::Evaluation> batch{test::failing_evaluation(now_seconds(), recipient)};
     auto r = s->record_evaluations_counted(batch);
     ASSERT_TRUE(r) << r.error().describe();
     ASSERT_EQ(r->reports_queued, 1u);

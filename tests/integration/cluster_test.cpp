@@ -133,47 +133,6 @@ std::string failure_recipient(int recorder, int n) {
   return "ruf@f" + std::to_string(recorder) + "-" + std::to_string(n) + ".example.net";
 }
 
-// A DMARC failure with a failure report requested (ruf=) and no rua=: it queues a report and
-// adds no aggregated row (so it does not change the aggregate reports).
-auth::Evaluation failing(std::int64_t time, const std::string& recipient) {
-  const std::string domain = recipient.substr(recipient.find('@') + 1);
-  auth::Evaluation ev;
-  ev.time = time;
-  ev.source_ip = "203.0.113.9";
-  ev.helo = "mail.attacker.example";
-  ev.envelope_from = domain;
-  ev.envelope_to = "ours.example";
-  ev.header_from = domain;
-  ev.message_id = "<m-" + recipient + ">";
-  ev.spf = {{auth::SpfScope::MailFrom, auth::SpfResult::Fail, domain, "a@" + domain, ""}};
-  ev.dmarc.result = auth::DmarcResult::Fail;
-  ev.dmarc.header_from = domain;
-  ev.dmarc.policy_domain = domain;
-  ev.dmarc.org_domain = domain;
-  auth::DmarcRecord r;
-  r.p = auth::Policy::Reject;
-  r.fo = "1";
-  r.ruf = {"mailto:" + recipient};
-  ev.dmarc.record = r;
-  ev.dmarc.applied_policy = auth::Policy::Reject;
-  ev.dmarc.disposition = auth::Disposition::Reject;
-  ev.mail_from = "a@" + domain;
-  ev.rcpt_to = {"user@ours.example"};
-  ev.authentication_results = "mx.ours.example; dmarc=fail header.from=" + domain;
-  ev.original = "From: A <a@" + domain +
-                ">\r\nTo: user@ours.example\r\nSubject: hello\r\nMessage-ID: " + ev.message_id +
-                "\r\n\r\n";
-  auth::FailureReportRequest q;
-  q.kind = auth::FailureKind::Dmarc;
-  q.recipient = recipient;
-  q.reported_domain = domain;
-  q.auth_failure = "dmarc";
-  q.identity_alignment = "none";
-  q.delivery_result = "reject";
-  ev.failure_reports = {q};
-  return ev;
-}
-
 Result<std::unique_ptr<store::Store>> open_pg(const std::string& url) {
   store::PgOptions o;
   o.url = url;
@@ -360,7 +319,9 @@ void record_aggregate(store::Store& s, int index, std::int64_t first_hour) {
 // record-failures: one failure report at a time, as a milter's writer would while the nodes run.
 void record_failures(store::Store& s, int index) {
   for (int n = 0; n < kFailuresPerRecorder; ++n) {
-    std::vector<auth::Evaluation> one{failing(now_seconds(), failure_recipient(index, n))};
+    const std::string rcpt = failure_recipient(index, n);
+    std::vector<auth::Evaluation> one{test::failing_evaluation(
+        now_seconds(), rcpt, rcpt.substr(rcpt.find('@') + 1), "203.0.113.9", "<m-" + rcpt + ">")};
     auto r = s.record_evaluations_counted(one);
     ASSERT_TRUE(r) << r.error().describe();
     EXPECT_EQ(r->reports_queued, 1u);
