@@ -26,11 +26,10 @@
 #include <string>
 #include <string_view>
 
+#include "bench_store.hpp"
 #include "mailreport/config/config.hpp"
 #include "mailreport/outbound/aggregate_builder.hpp"
 #include "mailreport/outbound/dmarc_aggregate.hpp"
-#include "mailreport/store/pg_store.hpp"
-#include "mailreport/store/sqlite_store.hpp"
 #include "mailreport/util/log.hpp"
 
 namespace {
@@ -85,22 +84,10 @@ int main(int argc, char** argv) {
   }
   if (path.empty() == pg_url.empty()) return usage();
 
-  Result<std::unique_ptr<store::Store>> opened = make_error(ErrorCode::Invalid, "no store");
-  if (!pg_url.empty()) {
-    store::PgOptions options;
-    options.url = pg_url;
-    opened = store::open_postgres_store(options);
-    path = "PostgreSQL";
-  } else {
-    store::SqliteOptions options;
-    options.path = path;
-    opened = store::open_sqlite_store(options);
-  }
-  if (!opened) {
-    std::fprintf(stderr, "%s\n", opened.error().describe().c_str());
-    return 1;
-  }
-  store::Store& store = **opened;
+  auto opened = bench::open_bench_store(path, pg_url, true);
+  if (!opened) return 1;
+  if (!pg_url.empty()) path = "PostgreSQL";
+  store::Store& store = *opened;
 
   if (now == 0) {
     store::EvaluationFilter newest;

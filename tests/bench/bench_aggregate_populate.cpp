@@ -31,9 +31,8 @@
 #include <string>
 #include <vector>
 
+#include "bench_store.hpp"
 #include "evaluation_gen.hpp"
-#include "mailreport/store/pg_store.hpp"
-#include "mailreport/store/sqlite_store.hpp"
 
 int main(int argc, char** argv) {
   using namespace mailreport;
@@ -63,23 +62,9 @@ int main(int argc, char** argv) {
   }
   day -= ((day % 86400) + 86400) % 86400;
 
-  Result<std::unique_ptr<store::Store>> opened = make_error(ErrorCode::Invalid, "no store");
-  if (!pg_url.empty()) {
-    store::PgOptions options;
-    options.url = pg_url;
-    opened = store::open_postgres_store(options);
-    db = "PostgreSQL";
-  } else {
-    store::SqliteOptions options;
-    options.path = db;
-    options.synchronous_full = false;
-    opened = store::open_sqlite_store(options);
-  }
-  if (!opened) {
-    std::fprintf(stderr, "%s\n", opened.error().describe().c_str());
-    return 1;
-  }
-  std::unique_ptr<store::Store> s = std::move(*opened);
+  std::unique_ptr<store::Store> s = bench::open_bench_store(db, pg_url, false);
+  if (!s) return 1;
+  if (!pg_url.empty()) db = "PostgreSQL";
 
   if (walk) {
     std::uint64_t walked = 0, walked_messages = 0;

@@ -52,9 +52,8 @@
 #include <tuple>
 #include <vector>
 
+#include "bench_store.hpp"
 #include "evaluation_gen.hpp"
-#include "mailreport/store/pg_store.hpp"
-#include "mailreport/store/sqlite_store.hpp"
 
 namespace {
 
@@ -142,23 +141,8 @@ int main(int argc, char** argv) {
   }
   int rc = 0;
   {
-    Result<std::unique_ptr<store::Store>> opened = make_error(ErrorCode::Invalid, "no store");
-    if (pg) {
-      store::PgOptions options;
-      options.url = pg_url;
-      options.pool_size = 2;  // one writer thread, like the milter's
-      opened = store::open_postgres_store(options);
-    } else {
-      store::SqliteOptions options;
-      options.path = db;
-      options.synchronous_full = !normal;
-      opened = store::open_sqlite_store(options);
-    }
-    if (!opened) {
-      std::fprintf(stderr, "%s\n", opened.error().describe().c_str());
-      return 1;
-    }
-    std::unique_ptr<store::Store> s = std::move(*opened);
+    std::unique_ptr<store::Store> s = bench::open_bench_store(db, pg_url, !normal);
+    if (!s) return 1;
     if (drop_index) sql_count(db, "DROP INDEX IF EXISTS evaluations_unreported");
     const std::int64_t rows_before = pg ? 0 : sql_count(db, "SELECT count(*) FROM evaluations");
 
