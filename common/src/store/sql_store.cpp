@@ -304,7 +304,7 @@ Result<PurgeResult> SqlStore::purge(std::int64_t before) {
 // ---------------------------------------------------------------- write transaction
 
 SqlWriteTx::~SqlWriteTx() {
-  if (!done_) (void)db_.exec("ROLLBACK");
+  if (!done_) (void)db().exec("ROLLBACK");
 }
 
 Result<RawMessageInfo> SqlWriteTx::add_raw_message(const RawMeta& meta, ByteSource& src) {
@@ -312,7 +312,7 @@ Result<RawMessageInfo> SqlWriteTx::add_raw_message(const RawMeta& meta, ByteSour
   info.meta = meta;
   if (info.meta.received_at == 0) info.meta.received_at = now();
   {
-    auto q = db_.query(
+    auto q = db().query(
         "INSERT INTO raw_messages (received_at, source, mail_from, rcpt_to, client, size,"
         " compressed_size, sha256, parse_status) VALUES (?1, ?2, ?3, ?4, ?5, 0, 0, '', 'pending')"
         " RETURNING id");
@@ -329,7 +329,7 @@ Result<RawMessageInfo> SqlWriteTx::add_raw_message(const RawMeta& meta, ByteSour
   }
   std::int64_t seq = 0;
   ChunkSink store_chunk = [&](std::string_view chunk) -> Status {
-    auto q = db_.query("INSERT INTO raw_chunks (message_id, seq, data) VALUES (?1, ?2, ?3)");
+    auto q = db().query("INSERT INTO raw_chunks (message_id, seq, data) VALUES (?1, ?2, ?3)");
     if (!q) return std::move(q).error();
     return q->bind(1, info.id).bind(2, seq++).bind_blob(3, chunk).run();
   };
@@ -349,7 +349,7 @@ Result<RawMessageInfo> SqlWriteTx::add_raw_message(const RawMeta& meta, ByteSour
   info.compressed_size = deflater.compressed_bytes();
   info.sha256 = sha.hex();
   info.parse_status = ParseStatus::Pending;
-  auto q = db_.query(
+  auto q = db().query(
       "UPDATE raw_messages SET size = ?2, compressed_size = ?3, sha256 = ?4 WHERE id = ?1");
   if (!q) return std::move(q).error();
   q->bind(1, info.id).bind(2, info.size).bind(3, info.compressed_size).bind(4, info.sha256);
@@ -359,24 +359,24 @@ Result<RawMessageInfo> SqlWriteTx::add_raw_message(const RawMeta& meta, ByteSour
 
 std::unique_ptr<ReportWriter> SqlWriteTx::report_writer(std::int64_t message_id,
                                                            std::int64_t received_at) {
-  return make_report_writer(db_, message_id, received_at);
+  return make_report_writer(db(), message_id, received_at);
 }
 
 Result<std::uint64_t> SqlWriteTx::delete_reports_of(std::int64_t message_id) {
-  auto q = db_.query("DELETE FROM reports WHERE message_id = ?1");
+  auto q = db().query("DELETE FROM reports WHERE message_id = ?1");
   if (!q) return std::move(q).error();
   if (auto st = q->bind(1, message_id).run(); !st) return st.error();
-  return static_cast<std::uint64_t>(db_.changes());
+  return static_cast<std::uint64_t>(db().changes());
 }
 
 Status SqlWriteTx::set_parse_outcome(std::int64_t message_id, ParseStatus status,
                                         std::string_view error) {
-  auto q = db_.query("UPDATE raw_messages SET parse_status = ?2, parse_error = ?3 WHERE id = ?1");
+  auto q = db().query("UPDATE raw_messages SET parse_status = ?2, parse_error = ?3 WHERE id = ?1");
   if (!q) return std::move(q).error();
   if (auto st = q->bind(1, message_id).bind(2, to_string(status)).bind(3, error).run(); !st) {
     return st;
   }
-  if (db_.changes() != 1) {
+  if (db().changes() != 1) {
     return make_error(ErrorCode::NotFound, "no raw message with id " + std::to_string(message_id));
   }
   return {};
@@ -385,10 +385,10 @@ Status SqlWriteTx::set_parse_outcome(std::int64_t message_id, ParseStatus status
 Status SqlWriteTx::commit() {
   if (done_) return make_error(ErrorCode::Store, "transaction already finished");
   done_ = true;
-  auto st = db_.exec("COMMIT");
+  auto st = db().exec("COMMIT");
   if (!st) {
-    commit_error_ = db_.last_error();
-    (void)db_.exec("ROLLBACK");
+    commit_error_ = db().last_error();
+    (void)db().exec("ROLLBACK");
   }
   lease_ = Lease();  // the connection goes back (SQLite: the writer's lock is released)
   return st;

@@ -172,10 +172,10 @@ class SqlStore final : public Store {
 class SqlWriteTx final : public WriteTransaction {
  public:
   SqlWriteTx(Lease lease, const StoreSettings& settings)
-      : lease_(std::move(lease)), db_(*lease_), settings_(settings) {}
+      : lease_(std::move(lease)), settings_(settings) {}
   ~SqlWriteTx() override;
 
-  Connection& db() noexcept { return db_; }
+  Connection& db() noexcept { return *lease_; }
   // The class of commit()'s failure (the connection is no longer ours then).
   ErrorClass commit_error() const noexcept { return commit_error_; }
 
@@ -188,8 +188,7 @@ class SqlWriteTx final : public WriteTransaction {
   Status commit() override;
 
  private:
-  Lease lease_;
-  Connection& db_;
+  Lease lease_;  // empty once committed
   const StoreSettings& settings_;
   bool done_ = false;
   ErrorClass commit_error_ = ErrorClass::None;
