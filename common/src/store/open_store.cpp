@@ -53,8 +53,10 @@ Result<std::unique_ptr<Store>> open_configured_store(const config::StoreConfig& 
   auto opened = cfg.type == "sqlite" ? open_sqlite(cfg, access) : open_postgres(cfg, access);
   if (!opened) {
     Error e = std::move(opened).error();
-    // NotFound already names the file; the others get the store they were about.
-    if (e.code != ErrorCode::NotFound) e.message = describe_store(cfg) + ": " + e.message;
+    // SQLite's NotFound already names the file; the others get the store they were about.
+    if (e.code != ErrorCode::NotFound || cfg.type != "sqlite") {
+      e.message = describe_store(cfg) + ": " + e.message;
+    }
     return e;
   }
   return opened;
