@@ -18,8 +18,10 @@
 // same tables, columns and indexes, so that `mailreport migrate` copies table by table.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "store/sql_db.hpp"
@@ -27,6 +29,17 @@
 namespace mailreport::store::sql {
 
 inline constexpr int kCursorBatch = 2000;
+
+// The key of a PostgreSQL advisory lock on `name` within `space` ("job", "aggregate-batch",
+// ...): FNV-1a over both, so that locks of different spaces never share a key. The migrations'
+// lock (pg_schema.cpp) is a constant of its own.
+inline std::int64_t advisory_lock_key(std::string_view space, std::string_view name) {
+  std::uint64_t h = 0xcbf29ce484222325ull;
+  for (unsigned char c : space) h = (h ^ c) * 0x100000001b3ull;
+  h = (h ^ 0xffu) * 0x100000001b3ull;  // a byte no name holds, between the two
+  for (unsigned char c : name) h = (h ^ c) * 0x100000001b3ull;
+  return static_cast<std::int64_t>(h >> 1);
+}
 
 class PgConnection : public Connection {
  public:

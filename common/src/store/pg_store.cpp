@@ -25,14 +25,6 @@ namespace mailreport::store::sql {
 
 namespace {
 
-// The advisory lock key of job `name`: a constant prefix and the name's bytes (FNV-1a), kept
-// apart from the keys of kind batches (sql_aggregate.cpp) by its prefix.
-std::int64_t job_lock_key(std::string_view name) {
-  std::uint64_t h = 0xcbf29ce484222325ull ^ 0x6d726a6f62ull;  // "mrjob"
-  for (unsigned char c : name) h = (h ^ c) * 0x100000001b3ull;
-  return static_cast<std::int64_t>(h >> 1) | (std::int64_t{1} << 61);
-}
-
 class PgJobLock final : public JobLock {
  public:
   explicit PgJobLock(std::unique_ptr<PgConnection> conn) : conn_(std::move(conn)) {}
@@ -68,7 +60,7 @@ class PgSource final : public ConnectionSource {
     {
       auto q = (*conn)->query("SELECT pg_try_advisory_lock(CAST(?1 AS BIGINT))");
       if (!q) return std::move(q).error();
-      auto row = q->bind(1, job_lock_key(name)).step();
+      auto row = q->bind(1, advisory_lock_key("job", name)).step();
       if (!row) return std::move(row).error();
       got = *row && q->i64(0) != 0;
     }

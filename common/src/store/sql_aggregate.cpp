@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "mailreport/store/aggregate_payload.hpp"
+#include "store/pg_db.hpp"
 #include "store/report_keys.hpp"
 #include "store/sql_store_impl.hpp"
 
@@ -87,14 +88,6 @@ std::int64_t now_seconds() {
       .count();
 }
 
-// The advisory lock key of a kind's batch commits: a constant prefix and the kind's bytes, so
-// that it differs from the job locks' keys (pg_store.cpp).
-std::int64_t kind_lock_key(std::string_view kind) {
-  std::uint64_t h = 0x6d72616767000000ull;  // "mragg"
-  for (unsigned char c : kind) h = (h ^ c) * 0x100000001b3ull;
-  return static_cast<std::int64_t>(h >> 1);
-}
-
 std::string describe(const std::optional<std::int64_t>& watermark) {
   return watermark ? std::to_string(*watermark) : std::string("none");
 }
@@ -129,8 +122,8 @@ std::string mark_sql(const CountSql& sql, std::size_t rows) {
     out += ")";
   }
   const std::string t = sql.table + ".";
-  out += ") AS v WHERE " + t + "id = v.column1 AND " + t + sql.reported + " = v.column3 AND v.column2 <= " +
-         t + sql.count + " AND v.column2 >= v.column3";
+  out += ") AS v WHERE " + t + "id = v.column1 AND " + t + sql.reported +
+         " = v.column3 AND v.column2 <= " + t + sql.count + " AND v.column2 >= v.column3";
   if (sql.two) {
     out += " AND " + t + sql.reported2 + " = v.column5 AND v.column4 <= " + t + sql.count2 +
            " AND v.column4 >= v.column5";
@@ -336,7 +329,7 @@ Status SqlStore::for_each_unreported_evaluation(
 }
 
 Status SqlStore::for_each_unreported_tls(std::int64_t end, std::string_view domain,
-                                            const std::function<bool(const TlsPolicyCount&)>& fn) {
+                                         const std::function<bool(const TlsPolicyCount&)>& fn) {
   std::function<Status(Connection&, const std::function<bool(TlsPolicyCount &&)>&)> read =
       [end, domain](Connection& db, const std::function<bool(TlsPolicyCount &&)>& emit) {
         return read_unreported_tls(db, end, domain, emit);
@@ -348,52 +341,53 @@ Result<std::vector<std::int64_t>> SqlStore::commit_aggregate_batch(const Aggrega
   if (batch.kind.empty()) return make_error(ErrorCode::Invalid, "aggregate batch without a kind");
   using Ids = Result<std::vector<std::int64_t>>;
   return in_write_tx<Ids>([&batch](Connection& db) -> Ids {
-  // Returning an error rolls everything below back.
-  if (db.dialect() == Dialect::Postgres) {
-    // Batches of one kind commit one at a time across the cluster, so that the watermark
-    // read below is still true at commit (SQLite's BEGIN IMMEDIATE serialises them anyway).
-    auto lock = db.query("SELECT pg_advisory_xact_lock(?1)");
-    if (!lock) return std::move(lock).error();
-    if (auto st = lock->bind(1, kind_lock_key(batch.kind)).run(); !st) return std::move(st).error();
-  }
-  if (batch.expect_watermark) {
-    auto current = read_watermark(db, batch.kind);
-    if (!current) return std::move(current).error();
-    if (*current != *batch.expect_watermark) {
-      return make_error(ErrorCode::Conflict, batch.kind + " watermark is " + describe(*current) +
-                                                 ", expected " + describe(*batch.expect_watermark) +
-                                                 ": another builder ran");
+    // Returning an error rolls everything below back.
+    if (db.dialect() == Dialect::Postgres) {
+      // Batches of one kind commit one at a time across the cluster, so that the watermark
+      // read below is still true at commit (SQLite's BEGIN IMMEDIATE serialises them anyway).
+      auto lock = db.query("SELECT pg_advisory_xact_lock(?1)");
+      if (!lock) return std::move(lock).error();
+      if (auto st = lock->bind(1, advisory_lock_key("aggregate-batch", batch.kind)).run(); !st)
+        return std::move(st).error();
     }
-  }
-  if (auto st = mark_reported(db, batch.reported); !st) return std::move(st).error();
-  std::vector<std::int64_t> ids;
-  ids.reserve(batch.reports.size());
-  for (const AggregateBatch::Item& item : batch.reports) {
-    if (!item.report.kind.empty() && item.report.kind != batch.kind) {
-      return make_error(ErrorCode::Invalid,
-                        "report of kind " + item.report.kind + " in a batch of " + batch.kind);
+    if (batch.expect_watermark) {
+      auto current = read_watermark(db, batch.kind);
+      if (!current) return std::move(current).error();
+      if (*current != *batch.expect_watermark) {
+        return make_error(ErrorCode::Conflict,
+                          batch.kind + " watermark is " + describe(*current) + ", expected " +
+                              describe(*batch.expect_watermark) + ": another builder ran");
+      }
     }
-    auto id = insert_report(db, batch.kind, item.report);
-    if (!id) return std::move(id).error();
-    for (const OutboxEntry& e : item.deliveries) {
-      if (auto st = insert_delivery(db, batch.kind, item.report, *id, e); !st) {
+    if (auto st = mark_reported(db, batch.reported); !st) return std::move(st).error();
+    std::vector<std::int64_t> ids;
+    ids.reserve(batch.reports.size());
+    for (const AggregateBatch::Item& item : batch.reports) {
+      if (!item.report.kind.empty() && item.report.kind != batch.kind) {
+        return make_error(ErrorCode::Invalid,
+                          "report of kind " + item.report.kind + " in a batch of " + batch.kind);
+      }
+      auto id = insert_report(db, batch.kind, item.report);
+      if (!id) return std::move(id).error();
+      for (const OutboxEntry& e : item.deliveries) {
+        if (auto st = insert_delivery(db, batch.kind, item.report, *id, e); !st) {
+          return std::move(st).error();
+        }
+      }
+      ids.push_back(*id);
+    }
+    if (batch.watermark) {
+      auto q = db.query(
+          "INSERT INTO aggregate_watermarks (kind, end_at, updated_at) VALUES (?1, ?2, ?3)"
+          " ON CONFLICT (kind) DO UPDATE SET end_at = excluded.end_at,"
+          " updated_at = excluded.updated_at");
+      if (!q) return std::move(q).error();
+      if (auto st = q->bind(1, batch.kind).bind(2, *batch.watermark).bind(3, now_seconds()).run();
+          !st) {
         return std::move(st).error();
       }
     }
-    ids.push_back(*id);
-  }
-  if (batch.watermark) {
-    auto q = db.query(
-        "INSERT INTO aggregate_watermarks (kind, end_at, updated_at) VALUES (?1, ?2, ?3)"
-        " ON CONFLICT (kind) DO UPDATE SET end_at = excluded.end_at,"
-        " updated_at = excluded.updated_at");
-    if (!q) return std::move(q).error();
-    if (auto st = q->bind(1, batch.kind).bind(2, *batch.watermark).bind(3, now_seconds()).run();
-        !st) {
-      return std::move(st).error();
-    }
-  }
-  return ids;
+    return ids;
   });
 }
 
@@ -401,8 +395,8 @@ Result<AggregateReport> SqlStore::get_aggregate_report(std::int64_t id) {
   auto rd = source_->reader();
   if (!rd) return std::move(rd).error();
   auto q = (*rd)->query(std::string(kReportColumns) +
-                          ", content FROM aggregate_reports"
-                          " WHERE id = ?1");
+                        ", content FROM aggregate_reports"
+                        " WHERE id = ?1");
   if (!q) return std::move(q).error();
   auto row = q->bind(1, id).step();
   if (!row) return std::move(row).error();
