@@ -288,8 +288,7 @@ EvaluationRow row_from(const Query& q, UriCache* uris = nullptr) {
 
 }  // namespace
 
-Result<RecordStats> SqlStore::record_evaluations_counted(
-    std::span<const auth::Evaluation> batch) {
+Result<RecordStats> SqlStore::record_evaluations_counted(std::span<const auth::Evaluation> batch) {
   RecordStats stats;
   bool reports_due = false;  // failure reports are queued also without rua= (sqlite_outbox.cpp)
   // Sum the batch first: (policy domain, hour, key) → row.
@@ -342,41 +341,41 @@ Result<RecordStats> SqlStore::record_evaluations_counted(
     for (auto it = rows.cbegin(); it != rows.cend(); ++it) arrival.push_back(it);
   }
   return in_write_tx<Result<RecordStats>>([&](Connection& db) -> Result<RecordStats> {
-  RecordStats tx_stats = stats;  // a retried transaction starts again from the batch's counts
-  for (auto row : arrival) {
-    const auto& [k, p] = *row;
-    auto q = db.query(kUpsert);
-    if (!q) return std::move(q).error();
-    q->bind(1, p.policy_domain)
-        .bind(2, p.interval_begin)
-        .bind(3, std::get<2>(k))
-        .bind(4, p.count)
-        .bind(5, p.first_seen)
-        .bind(6, p.last_seen);
-    for (std::size_t i = 0; i < kIdentityColumns; ++i) {
-      int param = static_cast<int>(7 + i);
-      if (i == kPctColumn) {
-        q->bind(param, p.pct);
-      } else {
-        q->bind(param, p.columns[i]);
+    RecordStats tx_stats = stats;  // a retried transaction starts again from the batch's counts
+    for (auto row : arrival) {
+      const auto& [k, p] = *row;
+      auto q = db.query(kUpsert);
+      if (!q) return std::move(q).error();
+      q->bind(1, p.policy_domain)
+          .bind(2, p.interval_begin)
+          .bind(3, std::get<2>(k))
+          .bind(4, p.count)
+          .bind(5, p.first_seen)
+          .bind(6, p.last_seen);
+      for (std::size_t i = 0; i < kIdentityColumns; ++i) {
+        int param = static_cast<int>(7 + i);
+        if (i == kPctColumn) {
+          q->bind(param, p.pct);
+        } else {
+          q->bind(param, p.columns[i]);
+        }
       }
+      if (auto st = q->run(); !st) return std::move(st).error();
     }
-    if (auto st = q->run(); !st) return std::move(st).error();
-  }
-  for (const auto& [k, v] : intervals) {
-    auto q = db.query(kIntervalUpsert);
-    if (!q) return std::move(q).error();
-    q->bind(1, k.first)
-        .bind(2, k.second)
-        .bind(3, strings_to_json(v.second->rua))
-        .bind(4, strings_to_json(v.second->ruf))
-        .bind(5, v.first);
-    if (auto st = q->run(); !st) return std::move(st).error();
-  }
-  if (reports_due) {
-    if (auto st = queue_failure_reports(db, batch, tx_stats); !st) return std::move(st).error();
-  }
-  return tx_stats;
+    for (const auto& [k, v] : intervals) {
+      auto q = db.query(kIntervalUpsert);
+      if (!q) return std::move(q).error();
+      q->bind(1, k.first)
+          .bind(2, k.second)
+          .bind(3, strings_to_json(v.second->rua))
+          .bind(4, strings_to_json(v.second->ruf))
+          .bind(5, v.first);
+      if (auto st = q->run(); !st) return std::move(st).error();
+    }
+    if (reports_due) {
+      if (auto st = queue_failure_reports(db, batch, tx_stats); !st) return std::move(st).error();
+    }
+    return tx_stats;
   });
 }
 

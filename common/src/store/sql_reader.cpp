@@ -41,7 +41,6 @@ std::optional<report::ReportType> type_from_string(std::string_view s) {
   return std::nullopt;
 }
 
-
 Status read_dmarc(Connection& db, std::int64_t id, const ReportSummary& s,
                   report::DmarcAggregate& out) {
   auto& h = out.header;

@@ -1,8 +1,8 @@
 // SqlStore: write transactions, raw message storage, lists, statistics and retention (see
 // sql_store_impl.hpp).
 #include <algorithm>
-#include <chrono>
 #include <cctype>
+#include <chrono>
 
 #include "mailreport/store/sha256.hpp"
 #include "store/codec.hpp"
@@ -60,7 +60,6 @@ RawMessageInfo raw_from_row(const Query& q) {
   r.parse_error = q.text(10);
   return r;
 }
-
 
 }  // namespace
 
@@ -157,7 +156,7 @@ Result<RawMessageInfo> SqlStore::get_raw_message(std::int64_t id) {
 }
 
 Status SqlStore::read_raw(std::int64_t id,
-                             const std::function<Status(std::span<const char>)>& out) {
+                          const std::function<Status(std::span<const char>)>& out) {
   auto rd = source_->reader();
   if (!rd) return std::move(rd).error();
   Connection& db = **rd;
@@ -246,8 +245,8 @@ Result<Summary> SqlStore::summary(std::size_t top_orgs) {
     s.tls_sessions_failed = q->u64(1);
   }
   {
-    auto q =
-        db.query("SELECT count(*),"
+    auto q = db.query(
+        "SELECT count(*),"
         " coalesce(sum(CASE WHEN parse_status = 'unparsed' THEN 1 ELSE 0 END), 0)"
         " FROM raw_messages");
     if (!q) return std::move(q).error();
@@ -358,7 +357,7 @@ Result<RawMessageInfo> SqlWriteTx::add_raw_message(const RawMeta& meta, ByteSour
 }
 
 std::unique_ptr<ReportWriter> SqlWriteTx::report_writer(std::int64_t message_id,
-                                                           std::int64_t received_at) {
+                                                        std::int64_t received_at) {
   return make_report_writer(db(), message_id, received_at);
 }
 
@@ -370,7 +369,7 @@ Result<std::uint64_t> SqlWriteTx::delete_reports_of(std::int64_t message_id) {
 }
 
 Status SqlWriteTx::set_parse_outcome(std::int64_t message_id, ParseStatus status,
-                                        std::string_view error) {
+                                     std::string_view error) {
   auto q = db().query("UPDATE raw_messages SET parse_status = ?2, parse_error = ?3 WHERE id = ?1");
   if (!q) return std::move(q).error();
   if (auto st = q->bind(1, message_id).bind(2, to_string(status)).bind(3, error).run(); !st) {
@@ -395,4 +394,3 @@ Status SqlWriteTx::commit() {
 }
 
 }  // namespace mailreport::store::sql
-

@@ -44,35 +44,35 @@ std::string address_key(std::string_view address) {
 }  // namespace
 
 Result<BounceOutcome> SqlStore::record_report_bounce(std::string_view message_id,
-                                                        std::string_view reason, std::int64_t now,
-                                                        unsigned threshold) {
+                                                     std::string_view reason, std::int64_t now,
+                                                     unsigned threshold) {
   using Outcome = Result<BounceOutcome>;
   return in_write_tx<Outcome>([&](Connection& db) -> Outcome {
-  auto entry = sql::find_outbox_by_message_id(db, message_id);
-  if (!entry) return std::move(entry).error();
-  BounceOutcome out;
-  out.outbox_id = entry->id;
-  out.recipient = address_key(entry->recipient);
-  {
-    // One more failure; suppressed from the threshold on (0: never by count), and a
-    // suppression once made stays until removed.
-    auto q = db.query(
-        "INSERT INTO suppressions (address, created_at, failures, last_failure_at, suppressed,"
-        " reason) VALUES (?1, ?2, 1, ?2, CASE WHEN ?3 > 0 AND 1 >= ?3 THEN 1 ELSE 0 END, ?4)"
-        " ON CONFLICT (address) DO UPDATE SET failures = suppressions.failures + 1,"
-        " last_failure_at = ?2, suppressed = CASE WHEN suppressions.suppressed <> 0"
-        " OR (?3 > 0 AND suppressions.failures + 1 >= ?3) THEN 1 ELSE 0 END, reason = ?4"
-        " RETURNING failures, suppressed");
-    if (!q) return std::move(q).error();
-    q->bind(1, out.recipient).bind(2, now).bind(3, threshold).bind(4, reason);
-    auto row = q->step();
-    if (!row) return std::move(row).error();
-    if (!*row) return make_error(ErrorCode::Store, "suppression upsert returned no row");
-    out.failures = static_cast<unsigned>(q->u64(0));
-    out.suppressed = q->i64(1) != 0;
-    if (auto st = q->run(); !st) return std::move(st).error();
-  }
-  return out;
+    auto entry = sql::find_outbox_by_message_id(db, message_id);
+    if (!entry) return std::move(entry).error();
+    BounceOutcome out;
+    out.outbox_id = entry->id;
+    out.recipient = address_key(entry->recipient);
+    {
+      // One more failure; suppressed from the threshold on (0: never by count), and a
+      // suppression once made stays until removed.
+      auto q = db.query(
+          "INSERT INTO suppressions (address, created_at, failures, last_failure_at, suppressed,"
+          " reason) VALUES (?1, ?2, 1, ?2, CASE WHEN ?3 > 0 AND 1 >= ?3 THEN 1 ELSE 0 END, ?4)"
+          " ON CONFLICT (address) DO UPDATE SET failures = suppressions.failures + 1,"
+          " last_failure_at = ?2, suppressed = CASE WHEN suppressions.suppressed <> 0"
+          " OR (?3 > 0 AND suppressions.failures + 1 >= ?3) THEN 1 ELSE 0 END, reason = ?4"
+          " RETURNING failures, suppressed");
+      if (!q) return std::move(q).error();
+      q->bind(1, out.recipient).bind(2, now).bind(3, threshold).bind(4, reason);
+      auto row = q->step();
+      if (!row) return std::move(row).error();
+      if (!*row) return make_error(ErrorCode::Store, "suppression upsert returned no row");
+      out.failures = static_cast<unsigned>(q->u64(0));
+      out.suppressed = q->i64(1) != 0;
+      if (auto st = q->run(); !st) return std::move(st).error();
+    }
+    return out;
   });
 }
 
@@ -87,7 +87,7 @@ Result<bool> SqlStore::is_suppressed(std::string_view address) {
 }
 
 Status SqlStore::add_suppression(std::string_view address, std::string_view reason,
-                                    std::int64_t now) {
+                                 std::int64_t now) {
   std::string key = address_key(address);
   if (key.empty()) return make_error(ErrorCode::Invalid, "no address to suppress");
   return in_write_tx<Status>([&](Connection& db) -> Status {

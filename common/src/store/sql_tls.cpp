@@ -124,7 +124,7 @@ Status read_unreported_tls(Connection& db, std::int64_t end, std::string_view do
 }
 
 Status SqlStore::record_tls_results(std::span<const report::TlsrptDatagram> batch,
-                                       std::int64_t received_at) {
+                                    std::int64_t received_at) {
   // Sum the batch first: one upsert per distinct policy and detail.
   std::map<PolicyKey, PolicySum> sums;
   for (const report::TlsrptDatagram& d : batch) {
@@ -148,81 +148,82 @@ Status SqlStore::record_tls_results(std::span<const report::TlsrptDatagram> batc
   const std::int64_t day = day_of(received_at);
   // In key order (a std::map): concurrent batches lock rows in the same order.
   return in_write_tx<Status>([&](Connection& db) -> Status {
-  for (const auto& [k, s] : sums) {
-    std::int64_t id = 0;
-    {
-      auto q = db.query(
-          "INSERT INTO tls_counts (day, domain, record, policy_type, policy_domain,"
-          " policy_string, mx_host, successful, failed) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
-          " ON CONFLICT (domain, record, day, policy_type, policy_domain, policy_string, mx_host)"
-          " DO UPDATE SET successful = tls_counts.successful + excluded.successful,"
-          " failed = tls_counts.failed + excluded.failed RETURNING id");
-      if (!q) return std::move(q).error();
-      q->bind(1, day)
-          .bind(2, std::get<0>(k))
-          .bind(3, std::get<1>(k))
-          .bind(4, std::get<2>(k))
-          .bind(5, std::get<3>(k))
-          .bind(6, std::get<4>(k))
-          .bind(7, std::get<5>(k))
-          .bind(8, s.successful)
-          .bind(9, s.failed);
-      auto row = q->step();
-      if (!row) return std::move(row).error();
-      if (!*row) return make_error(ErrorCode::Store, "TLS count upsert returned no row");
-      id = q->i64(0);
-      if (auto st = q->run(); !st) return std::move(st).error();
+    for (const auto& [k, s] : sums) {
+      std::int64_t id = 0;
+      {
+        auto q = db.query(
+            "INSERT INTO tls_counts (day, domain, record, policy_type, policy_domain,"
+            " policy_string, mx_host, successful, failed) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, "
+            "?9)"
+            " ON CONFLICT (domain, record, day, policy_type, policy_domain, policy_string, mx_host)"
+            " DO UPDATE SET successful = tls_counts.successful + excluded.successful,"
+            " failed = tls_counts.failed + excluded.failed RETURNING id");
+        if (!q) return std::move(q).error();
+        q->bind(1, day)
+            .bind(2, std::get<0>(k))
+            .bind(3, std::get<1>(k))
+            .bind(4, std::get<2>(k))
+            .bind(5, std::get<3>(k))
+            .bind(6, std::get<4>(k))
+            .bind(7, std::get<5>(k))
+            .bind(8, s.successful)
+            .bind(9, s.failed);
+        auto row = q->step();
+        if (!row) return std::move(row).error();
+        if (!*row) return make_error(ErrorCode::Store, "TLS count upsert returned no row");
+        id = q->i64(0);
+        if (auto st = q->run(); !st) return std::move(st).error();
+      }
+      for (const auto& [d, n] : s.details) {
+        auto q = db.query(
+            "INSERT INTO tls_count_failures (count_id, result_type, sending_mta_ip,"
+            " receiving_mx_hostname, receiving_mx_helo, receiving_ip, additional_information,"
+            " failure_reason_code, count) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+            " ON CONFLICT (count_id, result_type, sending_mta_ip, receiving_mx_hostname,"
+            " receiving_mx_helo, receiving_ip, additional_information, failure_reason_code)"
+            " DO UPDATE SET count = tls_count_failures.count + excluded.count");
+        if (!q) return std::move(q).error();
+        q->bind(1, id)
+            .bind(2, std::get<0>(d))
+            .bind(3, std::get<1>(d))
+            .bind(4, std::get<2>(d))
+            .bind(5, std::get<3>(d))
+            .bind(6, std::get<4>(d))
+            .bind(7, std::get<5>(d))
+            .bind(8, std::get<6>(d))
+            .bind(9, n);
+        if (auto st = q->run(); !st) return std::move(st).error();
+      }
     }
-    for (const auto& [d, n] : s.details) {
-      auto q = db.query(
-          "INSERT INTO tls_count_failures (count_id, result_type, sending_mta_ip,"
-          " receiving_mx_hostname, receiving_mx_helo, receiving_ip, additional_information,"
-          " failure_reason_code, count) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
-          " ON CONFLICT (count_id, result_type, sending_mta_ip, receiving_mx_hostname,"
-          " receiving_mx_helo, receiving_ip, additional_information, failure_reason_code)"
-          " DO UPDATE SET count = tls_count_failures.count + excluded.count");
-      if (!q) return std::move(q).error();
-      q->bind(1, id)
-          .bind(2, std::get<0>(d))
-          .bind(3, std::get<1>(d))
-          .bind(4, std::get<2>(d))
-          .bind(5, std::get<3>(d))
-          .bind(6, std::get<4>(d))
-          .bind(7, std::get<5>(d))
-          .bind(8, std::get<6>(d))
-          .bind(9, n);
-      if (auto st = q->run(); !st) return std::move(st).error();
-    }
-  }
-  return {};
+    return {};
   });
 }
 
 Status SqlStore::record_tls_rejected(std::string_view datagram, std::string_view reason,
-                                        std::int64_t received_at) {
+                                     std::int64_t received_at) {
   constexpr std::int64_t kKeep = 1000;
   return in_write_tx<Status>([&](Connection& db) -> Status {
-  {
-    // As received: the bytes may not be UTF-8 (that may be why it was rejected).
-    auto q =
-        db.query("INSERT INTO tls_rejected (received_at, datagram, reason) VALUES (?1, ?2, ?3)");
-    if (!q) return std::move(q).error();
-    q->bind(1, received_at).bind_blob(2, datagram).bind(3, reason);
-    if (auto st = q->run(); !st) return st;
-  }
-  {
-    auto q = db.query(
-        "DELETE FROM tls_rejected WHERE id <="
-        " (SELECT id FROM tls_rejected ORDER BY id DESC LIMIT 1 OFFSET ?1)");
-    if (!q) return std::move(q).error();
-    if (auto st = q->bind(1, kKeep).run(); !st) return st;
-  }
-  return {};
+    {
+      // As received: the bytes may not be UTF-8 (that may be why it was rejected).
+      auto q =
+          db.query("INSERT INTO tls_rejected (received_at, datagram, reason) VALUES (?1, ?2, ?3)");
+      if (!q) return std::move(q).error();
+      q->bind(1, received_at).bind_blob(2, datagram).bind(3, reason);
+      if (auto st = q->run(); !st) return st;
+    }
+    {
+      auto q = db.query(
+          "DELETE FROM tls_rejected WHERE id <="
+          " (SELECT id FROM tls_rejected ORDER BY id DESC LIMIT 1 OFFSET ?1)");
+      if (!q) return std::move(q).error();
+      if (auto st = q->bind(1, kKeep).run(); !st) return st;
+    }
+    return {};
   });
 }
 
 Result<std::vector<TlsPolicyCount>> SqlStore::list_tls_counts(std::int64_t since,
-                                                                 std::string_view domain) {
+                                                              std::string_view domain) {
   std::string sql = std::string(kCountColumns) + " WHERE c.day >= ?1";
   if (!domain.empty()) sql += " AND c.domain = ?2";
   sql += " ORDER BY c.day, c.domain, c.record, c.id";

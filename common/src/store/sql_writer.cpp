@@ -262,8 +262,8 @@ bool SqlReportWriter::lost_race() {
 }
 
 Result<std::int64_t> SqlReportWriter::insert_report(ReportType type, const ReportKey& key,
-                                                       const std::vector<std::string>& errors,
-                                                       std::int64_t replaces) {
+                                                    const std::vector<std::string>& errors,
+                                                    std::int64_t replaces) {
   current_label_ = label_of(type, key);
   if (auto st = db_.exec("SAVEPOINT report"); !st) return std::move(st).error();
   savepoint_open_ = true;
@@ -293,7 +293,7 @@ Result<std::int64_t> SqlReportWriter::insert_report(ReportType type, const Repor
 
 template <class Body>
 Status SqlReportWriter::store_whole(ReportType type, const ReportKey& key,
-                                       const std::vector<std::string>& errors, Body&& body) {
+                                    const std::vector<std::string>& errors, Body&& body) {
   if (store_error_) return *store_error_;
   if (auto st = close_abandoned(); !st) return st;
   auto dup = is_duplicate(type, key);
@@ -374,7 +374,7 @@ Status SqlReportWriter::dmarc_record(report::DmarcRecord&& record) {
 }
 
 Status SqlReportWriter::dmarc_end(const report::DmarcHeader& header,
-                                     const std::vector<std::string>& errors) {
+                                  const std::vector<std::string>& errors) {
   if (store_error_) return *store_error_;
   if (state_ == State::Idle) return make_error(ErrorCode::Invalid, "dmarc_end outside a report");
   if (state_ == State::DmarcIgnored) {

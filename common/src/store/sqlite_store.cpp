@@ -2,8 +2,8 @@
 // configuring the file, and the connections the store's logic (sql_store_impl.hpp) runs on:
 // one writer behind a mutex, one reader behind another (the writer's for ":memory:"), a
 // private read-only connection per aggregate walk, and job locks as flocks beside the file.
-#include <sys/file.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -57,7 +57,6 @@ Status configure(SqliteConnection& db, const SqliteOptions& o, bool writer) {
   if (!writer) return db.exec("PRAGMA query_only = ON");
   return {};
 }
-
 
 // Job names held in this process (a :memory: store has no file to lock; and flock, per open
 // file description, would also refuse a second holder here, but only for files).
@@ -113,9 +112,10 @@ class SqliteSource final : public ConnectionSource {
   }
 
   Result<std::unique_ptr<JobLock>> try_lock_job(std::string_view name) override {
-    std::string key = (memory() ? ":memory:" + std::to_string(reinterpret_cast<std::uintptr_t>(this))
-                                : options_.path.string()) +
-                      "\n" + std::string(name);
+    std::string key =
+        (memory() ? ":memory:" + std::to_string(reinterpret_cast<std::uintptr_t>(this))
+                  : options_.path.string()) +
+        "\n" + std::string(name);
     {
       std::lock_guard lock(g_jobs_mu);
       if (!g_jobs.insert(key).second) return std::unique_ptr<JobLock>();
@@ -194,7 +194,8 @@ Result<std::unique_ptr<Store>> open_sqlite_store(const SqliteOptions& options) {
   settings.chunk_size = options.chunk_size;
   settings.read_only = options.read_only;
   return std::unique_ptr<Store>(std::make_unique<sql::SqlStore>(
-      settings, std::make_unique<sql::SqliteSource>(options, std::move(*writer), std::move(reader))));
+      settings,
+      std::make_unique<sql::SqliteSource>(options, std::move(*writer), std::move(reader))));
 }
 
 }  // namespace mailreport::store
