@@ -63,9 +63,7 @@
 // compare-and-set commits are the store tests'.
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <strings.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -85,6 +83,7 @@
 #include <thread>
 #include <vector>
 
+#include "child_process.hpp"
 #include "mailreport/report/extract.hpp"
 #include "mailreport/report/sink.hpp"
 #include "mailreport/store/aggregate_payload.hpp"
@@ -93,8 +92,6 @@
 #include "process_util.hpp"
 #include "sample_evaluation.hpp"
 #include "testsupport.hpp"
-
-extern char** environ;
 
 namespace mailreport {
 namespace {
@@ -143,102 +140,29 @@ Result<std::unique_ptr<store::Store>> open_pg(const std::string& url) {
 // ---------------------------------------------------------------- processes
 
 // A process in a process group of its own (so that it and whatever it started — a node's
-// sendmail — can be killed at once), its output appended to a log.
-class Proc {
- public:
-  static std::unique_ptr<Proc> start(const std::vector<std::string>& args,
-                                     const std::vector<std::string>& extra_env,
-                                     const fs::path& log) {
-    std::vector<std::string> copy = args;
-    std::vector<char*> argv;
-    for (auto& a : copy) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    std::vector<std::string> env_copy = extra_env;
-    std::vector<char*> envp;
-    for (auto& e : env_copy) envp.push_back(e.data());
-    for (char** e = environ; *e != nullptr; ++e) envp.push_back(*e);
-    envp.push_back(nullptr);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    posix_spawn_file_actions_adddup2(&fa, 1, 2);
-    posix_spawnattr_t attr;
-    posix_spawnattr_init(&attr);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
-    posix_spawnattr_setpgroup(&attr, 0);
-    pid_t pid = -1;
-    const int rc = ::posix_spawn(&pid, copy[0].c_str(), &fa, &attr, argv.data(), envp.data());
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&attr);
-    if (rc != 0) {
-      ADD_FAILURE() << "cannot start " << copy[0] << ": " << std::strerror(rc);
-      return nullptr;
-    }
-    return std::unique_ptr<Proc>(new Proc(pid, log));
+// sendmail — go together), its output appended to a log; null (and a test failure) when it
+// cannot be started.
+using Proc = test::ChildProcess;
+std::unique_ptr<Proc> spawn(const std::vector<std::string>& args,
+                            const std::vector<std::string>& extra_env, const fs::path& log) {
+  auto started = Proc::start(args, log, test::ChildOptions{extra_env, true});
+  if (!started) {
+    ADD_FAILURE() << started.error().message;
+    return nullptr;
   }
-
-  ~Proc() {
-    if (pid_ > 0) {
-      kill_group(SIGKILL);
-      wait_exit(seconds(10));
-    }
-  }
-  Proc(const Proc&) = delete;
-  Proc& operator=(const Proc&) = delete;
-
-  pid_t pid() const noexcept { return pid_; }
-  const fs::path& log() const noexcept { return log_; }
-
-  // The signal to the process and everything in its group.
-  void kill_group(int sig) {
-    if (pid_ > 0) ::kill(-pid_, sig);
-  }
-  // Whether it has ended (reaping it).
-  bool ended() {
-    if (pid_ <= 0) return true;
-    int status = 0;
-    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-      finish(status);
-      return true;
-    }
-    return false;
-  }
-  // Its exit status (128 + signal), or -1 when it is still running after `limit`.
-  int wait_exit(milliseconds limit) {
-    const auto until = std::chrono::steady_clock::now() + limit;
-    while (!ended()) {
-      if (std::chrono::steady_clock::now() > until) return -1;
-      std::this_thread::sleep_for(milliseconds(20));
-    }
-    return code_;
-  }
-
- private:
-  Proc(pid_t pid, fs::path log) : pid_(pid), log_(std::move(log)) {}
-  void finish(int status) {
-    code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    // What it started (a blocked sendmail) goes with it.
-    ::kill(-pid_, SIGKILL);
-    pid_ = -1;
-  }
-
-  pid_t pid_ = -1;
-  int code_ = -1;
-  fs::path log_;
-};
+  return std::make_unique<Proc>(std::move(*started));
+}
 
 // This test binary, run again as a child that does one job (ClusterChild.DISABLED_Run).
 std::unique_ptr<Proc> start_child(const std::string& job, int index, const std::string& url,
                                   const fs::path& dir, std::int64_t time = 0) {
-  return Proc::start(
-      {fs::read_symlink("/proc/self/exe").string(), "--gtest_filter=ClusterChild.DISABLED_Run",
-       "--gtest_also_run_disabled_tests"},
-      {std::string(kJobEnv) + "=" + job, std::string(kUrlEnv) + "=" + url,
-       std::string(kDirEnv) + "=" + dir.string(),
-       std::string(kIndexEnv) + "=" + std::to_string(index),
-       std::string(kTimeEnv) + "=" + std::to_string(time)},
-      dir / (job + "." + std::to_string(index) + ".log"));
+  return spawn({fs::read_symlink("/proc/self/exe").string(),
+                "--gtest_filter=ClusterChild.DISABLED_Run", "--gtest_also_run_disabled_tests"},
+               {std::string(kJobEnv) + "=" + job, std::string(kUrlEnv) + "=" + url,
+                std::string(kDirEnv) + "=" + dir.string(),
+                std::string(kIndexEnv) + "=" + std::to_string(index),
+                std::string(kTimeEnv) + "=" + std::to_string(time)},
+               dir / (job + "." + std::to_string(index) + ".log"));
 }
 
 // Waits until `pred` holds, polling every 100 ms, up to `limit`.
@@ -273,7 +197,7 @@ void start_together(const fs::path& dir, int n, std::vector<std::unique_ptr<Proc
 void expect_exit_zero(std::vector<std::unique_ptr<Proc>>& children, milliseconds limit) {
   for (auto& c : children) {
     ASSERT_TRUE(c);
-    const int code = c->wait_exit(limit);
+    const int code = c->wait(limit);
     EXPECT_EQ(code, 0) << c->log() << ":\n" << test::read_file(c->log());
   }
 }
@@ -519,7 +443,7 @@ class Cluster : public ::testing::Test {
   }
 
   std::unique_ptr<Proc> start_node(int node) {
-    return Proc::start(
+    return spawn(
         {test::cli_binary().string(), "-c", (node_dir(node) / "mailreport.toml").string(), "serve"},
         {}, node_dir(node) / "serve.log");
   }
@@ -594,11 +518,11 @@ void Cluster::run_cluster(bool accepted) {
           [&] {
             return test::read_file(nodes[n]->log()).find("sending the outbox every") !=
                        std::string::npos ||
-                   nodes[n]->ended();
+                   !nodes[n]->running();
           },
           seconds(60)))
           << logs();
-      ASSERT_FALSE(nodes[n]->ended()) << logs();
+      ASSERT_TRUE(nodes[n]->running()) << logs();
     }
   }
   const fs::path fd = dir_ / "record-failures";
@@ -615,8 +539,8 @@ void Cluster::run_cluster(bool accepted) {
   ASSERT_TRUE(
       wait_until([&] { return fs::exists(blocked) && fs::file_size(blocked) > 0; }, seconds(120)))
       << logs();
-  nodes[kVictim]->kill_group(SIGKILL);
-  EXPECT_EQ(nodes[kVictim]->wait_exit(seconds(10)), 128 + SIGKILL);
+  nodes[kVictim]->signal(SIGKILL);
+  EXPECT_EQ(nodes[kVictim]->wait(seconds(10)), 128 + SIGKILL);
   std::string in_flight_file = test::read_file(blocked);
   while (!in_flight_file.empty() && in_flight_file.back() == '\n') in_flight_file.pop_back();
   const Delivery in_flight = parse_delivery(kVictim, in_flight_file);
@@ -687,8 +611,8 @@ void Cluster::run_cluster(bool accepted) {
   // 5. Stop the others.
   for (int n = 0; n < kNodes; ++n) {
     if (n == kVictim) continue;
-    nodes[n]->kill_group(SIGTERM);
-    EXPECT_EQ(nodes[n]->wait_exit(seconds(30)), 0) << logs();
+    nodes[n]->signal(SIGTERM);
+    EXPECT_EQ(nodes[n]->wait(seconds(30)), 0) << logs();
   }
 
   // ---- the store: every expected report once, every entry sent.
@@ -894,7 +818,7 @@ TEST_F(Cluster, AJobLockEndsWithItsHoldersDeath) {
   auto holder = start_child("hold-lock", 0, url_, d);
   ASSERT_TRUE(holder);
   ASSERT_TRUE(
-      wait_until([&] { return fs::exists(d / "ready.0") || holder->ended(); }, seconds(60)));
+      wait_until([&] { return fs::exists(d / "ready.0") || !holder->running(); }, seconds(60)));
   ASSERT_TRUE(fs::exists(d / "ready.0")) << test::read_file(holder->log());
   {
     auto mine = s->try_lock_job("aggregate-dmarc");
@@ -905,8 +829,8 @@ TEST_F(Cluster, AJobLockEndsWithItsHoldersDeath) {
     EXPECT_TRUE(*other);
   }
   // The holder dies mid-job: the server ends its session, and the lock with it.
-  holder->kill_group(SIGKILL);
-  EXPECT_EQ(holder->wait_exit(seconds(10)), 128 + SIGKILL);
+  holder->signal(SIGKILL);
+  EXPECT_EQ(holder->wait(seconds(10)), 128 + SIGKILL);
   const auto killed = std::chrono::steady_clock::now();
   std::unique_ptr<store::JobLock> lock;
   ASSERT_TRUE(wait_until(

@@ -38,32 +38,49 @@ int decode(int status) {
 }  // namespace
 
 Result<ChildProcess> ChildProcess::start(const std::vector<std::string>& args,
-                                         const std::filesystem::path& log) {
+                                         const std::filesystem::path& log,
+                                         const ChildOptions& options) {
   std::vector<std::string> copy = args;
   std::vector<char*> argv;
   for (auto& a : copy) argv.push_back(a.data());
   argv.push_back(nullptr);
+  std::vector<std::string> env_copy = options.env;
+  std::vector<char*> envp;
+  for (auto& e : env_copy) envp.push_back(e.data());
+  for (char** e = environ; *e != nullptr; ++e) envp.push_back(*e);
+  envp.push_back(nullptr);
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
   posix_spawn_file_actions_adddup2(&fa, 1, 2);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  if (options.own_group) {
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+    posix_spawnattr_setpgroup(&attr, 0);
+  }
   pid_t pid = -1;
-  int rc = ::posix_spawn(&pid, copy[0].c_str(), &fa, nullptr, argv.data(), environ);
+  int rc = ::posix_spawn(&pid, copy[0].c_str(), &fa, &attr, argv.data(), envp.data());
   posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&attr);
   if (rc != 0) {
     return make_error(ErrorCode::Io, "cannot start " + copy[0] + ": " + std::strerror(rc));
   }
-  return ChildProcess(pid, log);
+  return ChildProcess(pid, log, options.own_group);
 }
 
 ChildProcess::ChildProcess(ChildProcess&& o) noexcept
-    : pid_(std::exchange(o.pid_, -1)), status_(o.status_), log_(std::move(o.log_)) {}
+    : pid_(std::exchange(o.pid_, -1)),
+      own_group_(o.own_group_),
+      status_(o.status_),
+      log_(std::move(o.log_)) {}
 
 ChildProcess& ChildProcess::operator=(ChildProcess&& o) noexcept {
   if (this != &o) {
     stop();
     pid_ = std::exchange(o.pid_, -1);
+    own_group_ = o.own_group_;
     status_ = o.status_;
     log_ = std::move(o.log_);
   }
@@ -74,35 +91,44 @@ ChildProcess::~ChildProcess() {
   stop();
 }
 
+void ChildProcess::reaped(int status) {
+  status_ = decode(status);
+  if (own_group_) ::kill(-pid_, SIGKILL);
+  pid_ = -1;
+}
+
 bool ChildProcess::running() {
   if (pid_ <= 0) return false;
   int status = 0;
-  pid_t w = ::waitpid(pid_, &status, WNOHANG);
-  if (w == pid_) {
-    status_ = decode(status);
-    pid_ = -1;
+  if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+    reaped(status);
     return false;
   }
   return true;
 }
 
-int ChildProcess::stop(std::chrono::milliseconds grace) {
-  if (!running()) return status_;
-  ::kill(pid_, SIGTERM);
-  const auto deadline = std::chrono::steady_clock::now() + grace;
-  int status = 0;
-  for (;;) {
-    pid_t w = ::waitpid(pid_, &status, WNOHANG);
-    if (w == pid_) break;
-    if (std::chrono::steady_clock::now() > deadline) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, &status, 0);
-      break;
-    }
+void ChildProcess::signal(int sig) {
+  if (pid_ > 0) ::kill(own_group_ ? -pid_ : pid_, sig);
+}
+
+int ChildProcess::wait(std::chrono::milliseconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (running()) {
+    if (std::chrono::steady_clock::now() > deadline) return -1;
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
-  status_ = decode(status);
-  pid_ = -1;
+  return status_;
+}
+
+int ChildProcess::stop(std::chrono::milliseconds grace) {
+  if (!running()) return status_;
+  signal(SIGTERM);
+  if (wait(grace) == -1 && pid_ > 0) {
+    signal(SIGKILL);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    reaped(status);
+  }
   return status_;
 }
 
