@@ -15,6 +15,8 @@ pkg_check_modules(MILTER REQUIRED IMPORTED_TARGET milter)
 # sd_notify() for the daemons' systemd readiness (Type=notify); a no-op without NOTIFY_SOCKET.
 pkg_check_modules(LIBSYSTEMD REQUIRED IMPORTED_TARGET libsystemd)
 pkg_check_modules(LIBCURL REQUIRED IMPORTED_TARGET libcurl)
+# The dashboard's HTTP listener (mailreport serve) and the tests' webhook receivers.
+pkg_check_modules(LIBMICROHTTPD REQUIRED IMPORTED_TARGET libmicrohttpd)
 # libspf2 ships no pkg-config file (its library sits in /usr/lib); libunbound's names
 # libevent-dev and nettle-dev as private requirements we do not link statically. Both are found
 # directly.

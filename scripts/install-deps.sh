@@ -12,6 +12,7 @@ build_pkgs=(
   libssl-dev libxml2-dev libgmime-3.0-dev libsqlite3-dev libpq-dev zlib1g-dev libarchive-dev
   nlohmann-json3-dev libtomlplusplus-dev libcli11-dev libsystemd-dev
   libmilter-dev libopendkim-dev libspf2-dev libpsl-dev libunbound-dev libcurl4-openssl-dev
+  libmicrohttpd-dev
 )
 test_pkgs=(
   libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev sqlite3 time

@@ -147,6 +147,53 @@ class FakeTlsStore final : public store::Store {
     return std::make_unique<store::JobLock>();
   }
 
+  // Issue 6's queries, webhooks and metrics: not used by the tests of this store.
+  Result<store::ReportPage> query_reports(const store::ReportQuery&) override { return no(); }
+  Result<std::vector<store::DmarcDayPoint>> dmarc_daily(const store::SeriesQuery&) override {
+    return no();
+  }
+  Result<std::vector<store::SourceStat>> top_failing_sources(const store::SeriesQuery&,
+                                                             std::size_t) override {
+    return no();
+  }
+  Result<bool> dmarc_source_known(std::string_view, std::string_view, std::int64_t) override {
+    return no();
+  }
+  Result<std::vector<store::TlsDayPoint>> tls_daily(const store::SeriesQuery&) override {
+    return no();
+  }
+  Result<std::vector<store::TlsFailureStat>> tls_failures_by_type(
+      const store::SeriesQuery&) override {
+    return no();
+  }
+  Result<std::vector<store::OutboxStat>> outbox_stats() override { return no(); }
+  Result<std::vector<store::EvaluationStat>> evaluation_summary(
+      const store::SeriesQuery&) override {
+    return no();
+  }
+  Result<std::optional<std::int64_t>> alert_watermark(std::string_view) override { return no(); }
+  Status commit_alerts(const store::AlertBatch&) override { return no(); }
+  Result<std::vector<store::WebhookEvent>> claim_webhook_events(std::string_view, std::int64_t,
+                                                                std::size_t,
+                                                                std::int64_t) override {
+    return no();
+  }
+  Status webhook_delivered(std::span<const std::int64_t>) override { return no(); }
+  Status webhook_retry(std::span<const std::int64_t>, std::int64_t, std::string_view) override {
+    return no();
+  }
+  Result<std::uint64_t> discard_webhook_events(std::string_view, std::int64_t) override {
+    return no();
+  }
+  Result<std::vector<std::pair<std::string, std::uint64_t>>> webhook_queue_depths() override {
+    return no();
+  }
+  Result<std::vector<store::WebhookEvent>> list_webhook_events(std::string_view) override {
+    return no();
+  }
+  Status add_metrics(std::span<const store::MetricValue>, std::int64_t) override { return no(); }
+  Result<std::vector<store::MetricValue>> list_metrics() override { return no(); }
+
  private:
   mutable std::mutex mu_;
   std::vector<Batch> batches_;

@@ -17,6 +17,7 @@
 //   outbox, outbox_rate          (migration 4) reports we send, failure report rate limits
 //   aggregate_watermarks, aggregate_reports, tls_counts, tls_count_failures, tls_rejected,
 //   suppressions                 (migration 5) aggregate reports we send (issue 5)
+//   webhook_events, alert_watermarks, metrics   (migration 6) warnings, webhooks, /metrics
 // Lists (rcpt_to, policy-string, header fields, errors) are JSON arrays in TEXT columns.
 #include "store/schema.hpp"
 
@@ -432,6 +433,42 @@ CREATE TABLE suppressions (
 
 -- Bounce matching: a DSN names the Message-ID of the report it returns.
 CREATE INDEX outbox_message_id ON outbox (message_id);
+)sql"},
+    // Warnings, webhooks and metrics (issue 6).
+    {6, R"sql(
+-- Events waiting for one webhook each (the pending queue survives restarts); delivered ones
+-- are deleted.
+CREATE TABLE webhook_events (
+  id INTEGER PRIMARY KEY,
+  webhook TEXT NOT NULL,
+  type TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  body TEXT NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at INTEGER NOT NULL,
+  last_error TEXT NOT NULL DEFAULT ''
+) STRICT;
+CREATE INDEX webhook_events_due ON webhook_events (webhook, next_attempt_at);
+
+-- How far the alert scanner has read (report ids, raw message ids, ...), by name.
+CREATE TABLE alert_watermarks (
+  name TEXT PRIMARY KEY,
+  value INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+
+-- Counters and gauges of every process (node = host name), for /metrics.
+CREATE TABLE metrics (
+  node TEXT NOT NULL,
+  name TEXT NOT NULL,
+  labels TEXT NOT NULL,
+  gauge INTEGER NOT NULL,
+  value INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  PRIMARY KEY (node, name, labels)
+) STRICT, WITHOUT ROWID;
+
+-- The dashboard's time series read DMARC reports by period.
+CREATE INDEX reports_begin ON reports (date_begin);
 )sql"},
 };
 

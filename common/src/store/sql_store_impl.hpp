@@ -150,6 +150,33 @@ class SqlStore final : public Store {
   Status remove_suppression(std::string_view address) override;
   Result<std::vector<Suppression>> list_suppressions() override;
   Result<std::unique_ptr<JobLock>> try_lock_job(std::string_view name) override;
+  // sql_dashboard.cpp (issue 6)
+  Result<ReportPage> query_reports(const ReportQuery& query) override;
+  Result<std::vector<DmarcDayPoint>> dmarc_daily(const SeriesQuery& query) override;
+  Result<std::vector<SourceStat>> top_failing_sources(const SeriesQuery& query,
+                                                      std::size_t limit) override;
+  Result<bool> dmarc_source_known(std::string_view domain, std::string_view source_ip,
+                                  std::int64_t before_id) override;
+  Result<std::vector<TlsDayPoint>> tls_daily(const SeriesQuery& query) override;
+  Result<std::vector<TlsFailureStat>> tls_failures_by_type(const SeriesQuery& query) override;
+  Result<std::vector<OutboxStat>> outbox_stats() override;
+  Result<std::vector<EvaluationStat>> evaluation_summary(const SeriesQuery& query) override;
+  // sql_alerts.cpp (issue 6)
+  Result<std::optional<std::int64_t>> alert_watermark(std::string_view name) override;
+  Status commit_alerts(const AlertBatch& batch) override;
+  Result<std::vector<WebhookEvent>> claim_webhook_events(std::string_view webhook,
+                                                         std::int64_t now, std::size_t limit,
+                                                         std::int64_t lease_seconds) override;
+  Status webhook_delivered(std::span<const std::int64_t> ids) override;
+  Status webhook_retry(std::span<const std::int64_t> ids, std::int64_t next_attempt_at,
+                       std::string_view error) override;
+  Result<std::uint64_t> discard_webhook_events(std::string_view webhook,
+                                               std::int64_t created_before) override;
+  Result<std::vector<std::pair<std::string, std::uint64_t>>> webhook_queue_depths() override;
+  Result<std::vector<WebhookEvent>> list_webhook_events(std::string_view webhook) override;
+  // sql_metrics.cpp (issue 6)
+  Status add_metrics(std::span<const MetricValue> values, std::int64_t now) override;
+  Result<std::vector<MetricValue>> list_metrics() override;
 
   const StoreSettings& settings() const noexcept { return settings_; }
   Dialect dialect() const noexcept { return settings_.dialect; }

@@ -293,6 +293,65 @@ struct ServeConfig {
   std::chrono::seconds outbox_interval{10};  // serve.outbox-interval ("10s")
 };
 
+// [dashboard]: the HTTP listener of mailreport serve (dashboard, JSON API, /metrics).
+struct DashboardConfig {
+  std::string listen = "127.0.0.1:8470";  // dashboard.listen: "HOST:PORT" / "[::1]:PORT"; "" = off
+  // A non-loopback listen address is refused unless this is set (put a TLS reverse proxy in
+  // front instead: docs/dashboard.md).
+  bool allow_non_loopback = false;  // dashboard.allow-non-loopback
+  // Bearer token every request but the page's static files must carry (Authorization: Bearer).
+  std::string token;                // dashboard.token
+  std::filesystem::path token_file;  // dashboard.token-file: the token, read at start and on
+                                     // reload (must not be readable by others); "" = none
+  // Without a token the listener refuses to start unless this is set (loopback only).
+  bool allow_no_token = false;            // dashboard.allow-no-token
+  unsigned max_connections = 64;          // dashboard.max-connections
+  std::chrono::seconds timeout{30};       // dashboard.timeout: idle connection timeout
+};
+
+// [alerts]: warnings from the data that arrives (mailreport serve scans new data every
+// interval), to the log (syslog, mail facility) and to the webhooks that want them.
+struct AlertsConfig {
+  bool enable = true;                   // alerts.enable
+  std::chrono::seconds interval{10};    // alerts.interval: how often new data is examined
+  // Our domains: reports about other domains raise nothing. [] = every domain reported to us.
+  std::vector<std::string> domains;     // alerts.domains (lower case)
+  // An incoming DMARC aggregate report raises "dmarc.failures" when its failed messages reach
+  // dmarc_failure_count, or when they are at least dmarc_failure_rate of its messages and it
+  // has at least dmarc_min_messages messages.
+  std::uint64_t dmarc_failure_count = 100;  // alerts.dmarc-failure-count
+  double dmarc_failure_rate = 0.1;          // alerts.dmarc-failure-rate (0..1)
+  std::uint64_t dmarc_min_messages = 20;    // alerts.dmarc-min-messages
+  // "dmarc.quarantine-reject": messages quarantined or rejected by the reporter, per report;
+  // 0 = off.
+  std::uint64_t dmarc_disposition_count = 1;  // alerts.dmarc-disposition-count
+  // "dmarc.new-source": a source IP never seen in our reports before, sending as our domain and
+  // failing DMARC.
+  bool new_source = true;                   // alerts.new-source
+  // "tls.failures": failed sessions in an incoming TLS report; 0 = off.
+  std::uint64_t tls_failure_count = 1;      // alerts.tls-failure-count
+  bool arf = true;             // alerts.arf: "arf.abuse" / "arf.auth-failure" / "arf.<type>"
+  bool parse_failures = true;  // alerts.parse-failures: "report.parse-failure"
+};
+
+// [webhook.<id>]: Stalwart's webhook settings. Events are POSTed as {"events": [...]}.
+struct WebhookConfig {
+  std::string id;
+  std::string url;                        // url: http(s)://...
+  std::vector<std::string> events;        // events: names or wildcards ("dmarc.*", "*")
+  std::chrono::seconds timeout{30};       // timeout ("30s")
+  // throttle: the least time between two POSTs; events arriving meanwhile go in one batch.
+  std::chrono::milliseconds throttle{1000};
+  // discard-after: undelivered events older than this are dropped (Stalwart's default is 5m;
+  // ours keeps warnings for a day).
+  std::chrono::seconds discard_after{86400};
+  std::string signature_key;  // signature-key: X-Signature = base64(HMAC-SHA256(key, body))
+  std::vector<std::pair<std::string, std::string>> headers;  // headers.<name> = value
+  std::string auth_username;  // auth.username (HTTP basic)
+  std::string auth_secret;    // auth.secret
+  bool allow_invalid_certs = false;  // allow-invalid-certs
+};
+
 struct LogConfig {
   LogLevel level = LogLevel::Info;  // log.level: debug | info | warning | error
 };
@@ -314,8 +373,11 @@ class Config {
   MilterConfig milter;
   ServeConfig serve;
   TlsrptConfig tlsrpt;
+  DashboardConfig dashboard;
+  AlertsConfig alerts;
   LogConfig log;
   std::map<std::string, SignatureConfig, std::less<>> signatures;  // signature.<id>
+  std::map<std::string, WebhookConfig, std::less<>> webhooks;      // webhook.<id>
   std::filesystem::path source;  // the file it came from ("" for built-in defaults)
 
   // The built-in defaults (what an empty file gives).

@@ -329,6 +329,143 @@ struct Suppression {
   std::string reason;       // the last bounce's status/diagnostic, or the admin's words
 };
 
+// ---------------------------------------------------------------- dashboard queries (issue 6)
+
+// The dashboard's and the JSON API's questions about what we received (incoming reports) and
+// what we send. Times are UTC epoch seconds; a "day" is a UTC midnight.
+
+// A page of incoming reports, filtered. Newest first (by date_begin, then id) unless
+// oldest_first; oldest_first with after_id is keyset paging by id, for readers that follow new
+// reports (the alert scanner).
+struct ReportQuery {
+  std::optional<report::ReportType> type;  // nullopt = any
+  std::string domain;    // policy domain (ARF: reported domain; DSN: as stored), exact,
+                         // case-insensitive; "" = any
+  std::string reporter;  // org_name contains this, case-insensitive; "" = any
+  std::optional<std::int64_t> from;  // date_begin >= from
+  std::optional<std::int64_t> to;    // date_begin < to
+  // "" = any. DMARC: "pass" = every message passed, "fail" = at least one failed; TLS: "pass" =
+  // no failed session, "fail" = some; ARF: the feedback type ("abuse", "auth-failure", ...);
+  // DSN: the first recipient's action ("failed", "delayed", ...).
+  std::string result;
+  std::int64_t after_id = 0;  // only ids greater than this
+  bool oldest_first = false;  // ascending id instead of newest first
+  std::size_t limit = 50;     // 0 = no limit
+  std::size_t offset = 0;
+};
+struct ReportPage {
+  std::vector<ReportSummary> items;
+  std::uint64_t total = 0;  // reports matching the filter (ignoring limit and offset)
+};
+
+// Which data a time series or a ranking covers.
+struct SeriesQuery {
+  std::string domain;     // policy domain; "" = all
+  std::string source_ip;  // DMARC only: one source; "" = all
+  std::int64_t from = 0;  // report periods (date_begin) in [from, to)
+  std::int64_t to = 0;    // 0 = no upper bound
+};
+
+// Messages per UTC day of the reports' date_begin, by DMARC result (aligned DKIM or SPF pass,
+// RFC 7489 §3.1) and by disposition (policy_evaluated). Days without data are left out.
+struct DmarcDayPoint {
+  std::int64_t day = 0;
+  std::uint64_t messages = 0;
+  std::uint64_t pass = 0;
+  std::uint64_t fail = 0;
+  std::uint64_t none = 0;  // disposition
+  std::uint64_t quarantine = 0;
+  std::uint64_t reject = 0;
+};
+
+// A source IP in incoming DMARC reports, with its messages; top_failing_sources orders by
+// fail descending, then messages.
+struct SourceStat {
+  std::string source_ip;
+  std::uint64_t messages = 0;
+  std::uint64_t pass = 0;
+  std::uint64_t fail = 0;
+  std::uint64_t reports = 0;       // reports that name it
+  std::int64_t last_seen = 0;      // latest date_end of those reports
+  std::vector<std::string> header_from;  // distinct header_from domains, at most 5, sorted
+  std::vector<std::string> policy_domains;  // at most 5, sorted
+};
+
+// TLS sessions per UTC day from incoming TLS reports.
+struct TlsDayPoint {
+  std::int64_t day = 0;
+  std::uint64_t successful = 0;
+  std::uint64_t failed = 0;
+};
+// Failed sessions by result type (RFC 8460 §4.3), descending.
+struct TlsFailureStat {
+  std::string result_type;
+  std::uint64_t sessions = 0;
+  std::uint64_t reports = 0;
+};
+
+// The outbox by kind and state: how many, and the oldest still queued.
+struct OutboxStat {
+  std::string kind;
+  OutboxState state = OutboxState::Queued;
+  std::uint64_t count = 0;
+  std::int64_t oldest_created_at = 0;  // min created_at of these entries
+};
+
+// The milter's evaluations summed per policy domain over hours in [from, to).
+struct EvaluationStat {
+  std::string policy_domain;
+  std::uint64_t messages = 0;
+  std::uint64_t pass = 0;  // aligned DKIM or SPF pass
+  std::uint64_t fail = 0;
+  std::uint64_t quarantine = 0;  // disposition applied
+  std::uint64_t reject = 0;
+  std::uint64_t reported = 0;  // messages already in an aggregate report we queued
+  std::uint64_t sources = 0;   // distinct source IPs
+  std::int64_t first_seen = 0;
+  std::int64_t last_seen = 0;
+};
+
+// ---------------------------------------------------------------- warnings and webhooks (issue 6)
+
+// An event waiting to be POSTed to one webhook (webhook.<id>): the pending queue lives in the
+// store so that a restart loses nothing. Delivered events are deleted; events older than the
+// webhook's discard-after are dropped.
+struct WebhookEvent {
+  std::int64_t id = 0;
+  std::string webhook;  // the webhook id
+  std::string type;     // event name, e.g. "dmarc.failures"
+  std::int64_t created_at = 0;
+  std::string body;  // the event as one JSON object (an element of the POSTed "events")
+  unsigned attempts = 0;
+  std::int64_t next_attempt_at = 0;  // not before (0 on enqueue: created_at)
+  std::string last_error;
+};
+
+// What the alert scanner found since its watermarks, committed at once: the events (one per
+// webhook that wants it) and the watermarks' new values. A crash before the commit scans the
+// same data again; after it, nothing is warned twice.
+struct AlertBatch {
+  std::vector<WebhookEvent> events;  // id, attempts, last_error ignored
+  std::vector<std::pair<std::string, std::int64_t>> watermarks;  // name -> new value
+  // Compare-and-set: the commit fails with Conflict unless each named watermark still has this
+  // value (nullopt: not set yet), so two scanners (two nodes) never both commit a scan.
+  std::vector<std::pair<std::string, std::optional<std::int64_t>>> expect;
+};
+
+// ---------------------------------------------------------------- metrics (issue 6)
+
+// A counter or gauge of one process (node = its host name), kept in the store so that
+// mailreport serve's /metrics shows what mailreport-lmtp and mailreport-milter counted too.
+struct MetricValue {
+  std::string node;
+  std::string name;    // Prometheus metric name, e.g. "mailreport_lmtp_sessions_total"
+  std::string labels;  // Prometheus label pairs without braces, sorted: kind="dmarc",state="x"
+  bool gauge = false;
+  std::int64_t value = 0;
+  std::int64_t updated_at = 0;
+};
+
 // ---------------------------------------------------------------- writing
 
 // The sink that stores the extractor's reports for one raw message. Each report is written
@@ -495,6 +632,53 @@ class Store {
   virtual Status remove_suppression(std::string_view address) = 0;
   // Every address with failures or suppressed, by address.
   virtual Result<std::vector<Suppression>> list_suppressions() = 0;
+
+  // ----- dashboard queries (issue 6; see "dashboard queries" above)
+
+  virtual Result<ReportPage> query_reports(const ReportQuery& query) = 0;
+  virtual Result<std::vector<DmarcDayPoint>> dmarc_daily(const SeriesQuery& query) = 0;
+  virtual Result<std::vector<SourceStat>> top_failing_sources(const SeriesQuery& query,
+                                                              std::size_t limit) = 0;
+  // Whether a DMARC aggregate report stored before report `before_id` (a smaller id) for
+  // `domain` has a record from `source_ip` (the alert scanner's "new source").
+  virtual Result<bool> dmarc_source_known(std::string_view domain, std::string_view source_ip,
+                                          std::int64_t before_id) = 0;
+  virtual Result<std::vector<TlsDayPoint>> tls_daily(const SeriesQuery& query) = 0;
+  virtual Result<std::vector<TlsFailureStat>> tls_failures_by_type(const SeriesQuery& query) = 0;
+  virtual Result<std::vector<OutboxStat>> outbox_stats() = 0;
+  virtual Result<std::vector<EvaluationStat>> evaluation_summary(const SeriesQuery& query) = 0;
+
+  // ----- warnings and webhooks (issue 6)
+
+  // A watermark of the alert scanner (nullopt: never set).
+  virtual Result<std::optional<std::int64_t>> alert_watermark(std::string_view name) = 0;
+  // All or nothing; Conflict when an `expect` does not hold.
+  virtual Status commit_alerts(const AlertBatch& batch) = 0;
+  // Up to `limit` events of `webhook` due at `now`, oldest first, their next_attempt_at moved
+  // to now + lease_seconds (one claimant at a time, as claim_outbox).
+  virtual Result<std::vector<WebhookEvent>> claim_webhook_events(std::string_view webhook,
+                                                                 std::int64_t now,
+                                                                 std::size_t limit,
+                                                                 std::int64_t lease_seconds) = 0;
+  // Delivered: the events are deleted.
+  virtual Status webhook_delivered(std::span<const std::int64_t> ids) = 0;
+  // Not delivered: attempts + 1, next try at `next_attempt_at`.
+  virtual Status webhook_retry(std::span<const std::int64_t> ids, std::int64_t next_attempt_at,
+                               std::string_view error) = 0;
+  // Drops the events of `webhook` created before `created_before` (discard-after; a webhook no
+  // longer configured: everything). Returns how many were dropped.
+  virtual Result<std::uint64_t> discard_webhook_events(std::string_view webhook,
+                                                       std::int64_t created_before) = 0;
+  // Pending events per webhook id (for /metrics and the dashboard).
+  virtual Result<std::vector<std::pair<std::string, std::uint64_t>>> webhook_queue_depths() = 0;
+  // Every pending event of `webhook` ("" = all), oldest first (CLI, tests).
+  virtual Result<std::vector<WebhookEvent>> list_webhook_events(std::string_view webhook) = 0;
+
+  // ----- metrics (issue 6)
+
+  // Adds counter deltas to (node, name, labels) and sets gauges, in one transaction.
+  virtual Status add_metrics(std::span<const MetricValue> values, std::int64_t now) = 0;
+  virtual Result<std::vector<MetricValue>> list_metrics() = 0;
 
   // ----- cluster
 
