@@ -1,6 +1,10 @@
 // Syntax checks of configuration values: domain names, user names, listener addresses,
-// recipient patterns, mail addresses, header field names and DKIM canonicalization.
+// recipient patterns, mail addresses, header field names, DKIM canonicalization, webhook URLs
+// (scheme and authority only, RFC 3986 §3.2; not a URL parser), webhook event patterns, HTTP
+// header fields (RFC 9110 §5) and bearer tokens (RFC 6750 §2.1).
 #include "config/checks.hpp"
+
+#include "mailreport/config/config.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -78,6 +82,7 @@ Result<Endpoint> parse_endpoint(std::string_view text) {
     if (inet_pton(AF_INET6, ep.host.c_str(), &a6) != 1) return bad("not an IPv6 address");
     // RFC 4291 §2.5.3: ::1 is the loopback address; ::ffff:127.x.y.z is IPv4 loopback mapped.
     ep.loopback = IN6_IS_ADDR_LOOPBACK(&a6) || (IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127);
+    ep.is_address = true;
   } else {
     const auto colon = text.rfind(':');
     if (colon == std::string_view::npos) return bad("expected HOST:PORT, e.g. 127.0.0.1:2424");
@@ -90,6 +95,7 @@ Result<Endpoint> parse_endpoint(std::string_view text) {
     if (inet_pton(AF_INET, ep.host.c_str(), &a4) == 1) {
       // RFC 1122 §3.2.1.3: 127.0.0.0/8 is the loopback network.
       ep.loopback = (ntohl(a4.s_addr) >> 24) == 127;
+      ep.is_address = true;
     } else if (is_domain_name(ep.host)) {
       ep.loopback = strcasecmp(ep.host.c_str(), "localhost") == 0;
     } else {
@@ -320,6 +326,132 @@ Result<std::string> parse_canonicalization(std::string_view text) {
     }
   }
   return header + "/" + body;
+}
+
+namespace {
+
+bool is_port(std::string_view port) {
+  if (port.empty() || port.size() > 5) return false;
+  unsigned p = 0;
+  for (char c : port) {
+    if (c < '0' || c > '9') return false;
+    p = p * 10 + static_cast<unsigned>(c - '0');
+  }
+  return p >= 1 && p <= 65535;
+}
+
+bool ascii_istarts_with(std::string_view text, std::string_view prefix) {
+  return text.size() >= prefix.size() &&
+         strncasecmp(text.data(), prefix.data(), prefix.size()) == 0;
+}
+
+}  // namespace
+
+std::optional<std::string> check_http_url(std::string_view url) {
+  const std::string shown = "'" + mask_url_password(url) + "'";
+  for (char c : url) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u <= 0x20 || u == 0x7f) return shown + ": must not contain spaces or control characters";
+  }
+  // RFC 3986 §3.1: the scheme is case-insensitive.
+  std::size_t start = 0;
+  if (ascii_istarts_with(url, "https://")) {
+    start = 8;
+  } else if (ascii_istarts_with(url, "http://")) {
+    start = 7;
+  } else {
+    return shown + ": must be an http:// or https:// URL, e.g. \"https://hooks.example.com/mail\"";
+  }
+  // RFC 3986 §3.2: the authority ends at the first '/', '?' or '#'; userinfo ends at its '@'.
+  std::size_t end = url.find_first_of("/?#", start);
+  if (end == std::string_view::npos) end = url.size();
+  std::string_view hostport = url.substr(start, end - start);
+  if (const auto at = hostport.rfind('@'); at != std::string_view::npos) {
+    hostport.remove_prefix(at + 1);
+  }
+  if (hostport.empty()) return shown + ": has no host";
+  std::string host;
+  std::string_view port;
+  bool has_port = false;
+  if (hostport.front() == '[') {
+    const auto close = hostport.find(']');
+    if (close == std::string_view::npos) return shown + ": missing ']' after the IPv6 address";
+    host = std::string(hostport.substr(1, close - 1));
+    in6_addr a6{};
+    if (inet_pton(AF_INET6, host.c_str(), &a6) != 1) {
+      return shown + ": '[" + host + "]' is not an IPv6 address";
+    }
+    const std::string_view rest = hostport.substr(close + 1);
+    if (!rest.empty()) {
+      if (rest.front() != ':') return shown + ": expected ':PORT' after ']'";
+      port = rest.substr(1);
+      has_port = true;
+    }
+  } else {
+    const auto colon = hostport.find(':');
+    host = std::string(hostport.substr(0, colon));
+    if (colon != std::string_view::npos) {
+      port = hostport.substr(colon + 1);
+      has_port = true;
+    }
+    in_addr a4{};
+    if (host.empty()) return shown + ": has no host";
+    if (inet_pton(AF_INET, host.c_str(), &a4) != 1 && !is_domain_name(host)) {
+      return shown + ": '" + host + "' is not a host name or an IP address";
+    }
+  }
+  if (has_port && !is_port(port)) return shown + ": the port must be a number from 1 to 65535";
+  return std::nullopt;
+}
+
+std::optional<std::string> check_event_pattern(std::string_view pattern) {
+  if (pattern == "*") return std::nullopt;
+  std::string_view name = pattern;
+  if (name.ends_with(".*")) name.remove_suffix(2);
+  bool ok = !name.empty() && name.front() != '.' && name.back() != '.' &&
+            name.find("..") == std::string_view::npos;
+  for (char c : name) {
+    ok = ok && ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '-');
+  }
+  if (ok) return std::nullopt;
+  return open_quote(pattern) +
+         "' is not an event name or pattern: \"*\", \"dmarc.*\" or a name such as "
+         "\"dmarc.failures\" (lower-case letters, digits, '.' and '-')";
+}
+
+bool is_http_token(std::string_view text) {
+  if (text.empty()) return false;
+  for (char c : text) {
+    // RFC 9110 §5.6.2: tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." /
+    // "^" / "_" / "`" / "|" / "~" / DIGIT / ALPHA.
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    std::strchr("!#$%&'*+-.^_`|~", c) != nullptr;
+    if (!ok || c == '\0') return false;
+  }
+  return true;
+}
+
+bool is_http_field_value(std::string_view text) {
+  for (char c : text) {
+    const auto u = static_cast<unsigned char>(c);
+    if ((u < 0x20 && c != '\t') || u == 0x7f) return false;
+  }
+  return true;
+}
+
+bool is_bearer_token(std::string_view text) {
+  std::size_t i = 0;
+  for (; i < text.size(); ++i) {
+    const char c = text[i];
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/';
+    if (!ok) break;
+  }
+  if (i == 0) return false;
+  for (; i < text.size(); ++i) {
+    if (text[i] != '=') return false;
+  }
+  return true;
 }
 
 }  // namespace mailreport::config::detail

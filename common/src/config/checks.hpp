@@ -1,6 +1,7 @@
 // Private helpers of the config module: syntax checks of the values that are not plain
 // numbers (domain names, user names, listener addresses, recipient patterns, mail addresses,
-// header field names, DKIM canonicalization).
+// header field names, DKIM canonicalization, webhook URLs, event names, HTTP header fields and
+// bearer tokens).
 #pragma once
 
 #include <optional>
@@ -21,7 +22,8 @@ bool is_user_name(std::string_view name);
 struct Endpoint {
   std::string host;  // without brackets
   unsigned port = 0;
-  bool loopback = false;  // 127.0.0.0/8, ::1 or "localhost"
+  bool loopback = false;    // 127.0.0.0/8, ::1 or "localhost"
+  bool is_address = false;  // the host is an IP address literal (not a name)
 };
 
 // "127.0.0.1:2424", "[::1]:2424", "localhost:2424", "mx.example.com:2424".
@@ -71,5 +73,24 @@ bool is_field_name(std::string_view name);
 // RFC 6376 §3.5 c=: "header/body" or "header" alone (the body then "simple"), each "simple" or
 // "relaxed" (case-insensitive). Returns the canonical "header/body" form in lower case.
 Result<std::string> parse_canonicalization(std::string_view text);
+
+// Why `url` is not an http:// or https:// URL with a host (an IP literal, [IPv6] or a domain
+// name) and an optional port 1-65535, or nullopt. Only the scheme and the authority are checked
+// (RFC 3986 §3.1, §3.2); the path and query are libcurl's. The URL in messages has its password
+// masked.
+std::optional<std::string> check_http_url(std::string_view url);
+
+// A webhook event pattern: "*", "<name>.*" or a name; names are 1*[a-z0-9.-] without an empty
+// dot-separated part ("dmarc.failures", "arf.auth-failure").
+std::optional<std::string> check_event_pattern(std::string_view pattern);
+
+// RFC 9110 §5.1 field-name: a token (§5.6.2: 1*tchar).
+bool is_http_token(std::string_view text);
+
+// RFC 9110 §5.5 field-value without CTLs other than HTAB (so no CR or LF: no header injection).
+bool is_http_field_value(std::string_view text);
+
+// RFC 6750 §2.1 b64token: 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=".
+bool is_bearer_token(std::string_view text);
 
 }  // namespace mailreport::config::detail

@@ -3,8 +3,8 @@
 // conf/mailreport.toml documents the same keys with the same defaults.
 //
 // Loading goes in three steps, and every problem of every step is collected:
-//   1. walk the TOML tree: known keys, keys of reserved sections (kept as text for later
-//      modules), and unknown keys (problems);
+//   1. walk the TOML tree: known keys, the per-id tables ([signature."<id>"],
+//      [webhook.<id>] with its headers and auth tables), and unknown keys (problems);
 //   2. evaluate every string value as an expression (expression.hpp), config_get() lazily and
 //      memoised, with cycle detection;
 //   3. convert and check each known key (type, range, syntax) into the Config fields.
@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -51,7 +52,21 @@ namespace {
 // Ids: a list of signature ids (report.*.sign), as a TOML array or, as Stalwart writes it, one
 // string "['rsa-' + config_get('report.domain'), ...]". Rate: "N/period" or false. Verbatim: a
 // string never evaluated as an expression (store.url: libpq quotes values with ').
-enum class Kind { String, Bool, Integer, Number, Size, Duration, Mode, List, Ids, Rate, Verbatim };
+// DurationMs: a duration that may be given in milliseconds ("500ms").
+enum class Kind {
+  String,
+  Bool,
+  Integer,
+  Number,
+  Size,
+  Duration,
+  DurationMs,
+  Mode,
+  List,
+  Ids,
+  Rate,
+  Verbatim
+};
 
 struct KeySpec {
   std::string_view name;
@@ -85,7 +100,7 @@ constexpr std::array<std::string_view, 14> kDefaultSignedHeaders = {"From",
 constexpr std::array<std::string_view, 3> kFailureKinds = {"dmarc", "dkim", "spf"};
 
 // Every key and its default, in one place.
-constexpr std::array<KeySpec, 104> kKeys = {{
+constexpr std::array<KeySpec, 122> kKeys = {{
     {"report.domain", Kind::String, "", true},      // domain part of the host name
     {"report.submitter", Kind::String, "", true},   // the host name
     {"report.analysis.addresses", Kind::List, ""},  // kDefaultAnalysisAddresses
@@ -192,6 +207,27 @@ constexpr std::array<KeySpec, 104> kKeys = {{
     {"tlsrpt.socket-group", Kind::String, ""},
     {"tlsrpt.flush-interval", Kind::Duration, "5s"},
     {"tlsrpt.batch-size", Kind::Integer, "1000"},
+    // The HTTP listener of mailreport serve (dashboard, JSON API, /metrics). Secrets are taken
+    // as written (Verbatim), like store.url.
+    {"dashboard.listen", Kind::String, "127.0.0.1:8470"},
+    {"dashboard.allow-non-loopback", Kind::Bool, "false"},
+    {"dashboard.token", Kind::Verbatim, ""},
+    {"dashboard.token-file", Kind::String, ""},
+    {"dashboard.allow-no-token", Kind::Bool, "false"},
+    {"dashboard.max-connections", Kind::Integer, "64"},
+    {"dashboard.timeout", Kind::Duration, "30s"},
+    // Warnings from arriving data.
+    {"alerts.enable", Kind::Bool, "true"},
+    {"alerts.interval", Kind::Duration, "10s"},
+    {"alerts.domains", Kind::List, ""},  // empty: every domain
+    {"alerts.dmarc-failure-count", Kind::Integer, "100"},
+    {"alerts.dmarc-failure-rate", Kind::Number, "0.1"},
+    {"alerts.dmarc-min-messages", Kind::Integer, "20"},
+    {"alerts.dmarc-disposition-count", Kind::Integer, "1"},
+    {"alerts.new-source", Kind::Bool, "true"},
+    {"alerts.tls-failure-count", Kind::Integer, "1"},
+    {"alerts.arf", Kind::Bool, "true"},
+    {"alerts.parse-failures", Kind::Bool, "true"},
 }};
 
 // The keys of each [signature.<id>] table (Stalwart's), named "signature.*.<key>" here.
@@ -206,8 +242,25 @@ constexpr std::array<KeySpec, 6> kSignatureKeys = {{
 }};
 constexpr std::string_view kSignaturePrefix = "signature.";
 
+// The keys of each [webhook.<id>] table (Stalwart's), named "webhook.*.<key>"; auth.* is the
+// [webhook.<id>.auth] table. url has no default: it is required. headers.<name> is one entry
+// per header of the [webhook.<id>.headers] table (kWebhookHeaderSpec).
+constexpr std::array<KeySpec, 9> kWebhookKeys = {{
+    {"webhook.*.url", Kind::String, ""},
+    {"webhook.*.events", Kind::List, ""},  // ["*"]
+    {"webhook.*.timeout", Kind::Duration, "30s"},
+    {"webhook.*.throttle", Kind::DurationMs, "1s"},
+    {"webhook.*.discard-after", Kind::Duration, "1d"},
+    {"webhook.*.signature-key", Kind::Verbatim, ""},
+    {"webhook.*.auth.username", Kind::String, ""},
+    {"webhook.*.auth.secret", Kind::Verbatim, ""},
+    {"webhook.*.allow-invalid-certs", Kind::Bool, "false"},
+}};
+constexpr KeySpec kWebhookHeaderSpec = {"webhook.*.headers.*", Kind::String, ""};
+constexpr std::string_view kWebhookPrefix = "webhook.";
+
 // Tables that hold the keys above.
-constexpr std::array<std::string_view, 19> kSections = {"report",
+constexpr std::array<std::string_view, 21> kSections = {"report",
                                                         "report.analysis",
                                                         "report.dmarc",
                                                         "report.dmarc.aggregate",
@@ -225,11 +278,9 @@ constexpr std::array<std::string_view, 19> kSections = {"report",
                                                         "milter",
                                                         "serve",
                                                         "tlsrpt",
+                                                        "dashboard",
+                                                        "alerts",
                                                         "log"};
-
-// Sections that later modules will define. Their keys are accepted as they are and kept in
-// Config::raw (evaluated when they are expressions of our grammar, else as written).
-constexpr std::array<std::string_view, 2> kReserved = {"webhook", "dashboard"};
 
 // The aggregate report kinds (report.<kind>.aggregate) and their From local-parts.
 constexpr std::array<std::pair<std::string_view, std::string_view>, 2> kAggregateKinds = {{
@@ -268,17 +319,36 @@ const KeySpec* find_signature_spec(std::string_view field) {
   return nullptr;
 }
 
-bool is_section(std::string_view key) {
-  return std::find(kSections.begin(), kSections.end(), key) != kSections.end();
+// "webhook.<id>.<field>" split into id and field ("" when `key` is not of that shape). Webhook
+// ids hold no dots; the field may ("auth.username", "headers.X-Team").
+std::pair<std::string_view, std::string_view> split_webhook_key(std::string_view key) {
+  if (!key.starts_with(kWebhookPrefix)) return {};
+  const auto dot = key.find('.', kWebhookPrefix.size());
+  if (dot == std::string_view::npos || dot == kWebhookPrefix.size() || dot + 1 == key.size()) {
+    return {};
+  }
+  return {key.substr(kWebhookPrefix.size(), dot - kWebhookPrefix.size()), key.substr(dot + 1)};
 }
 
-bool is_reserved(std::string_view key) {
-  for (std::string_view r : kReserved) {
-    if (key == r || (key.starts_with(r) && key.size() > r.size() && key[r.size()] == '.')) {
-      return true;
-    }
+// The spec of a webhook field ("url", "auth.secret"); headers.<name> is not one of them.
+const KeySpec* find_webhook_spec(std::string_view field) {
+  for (const KeySpec& k : kWebhookKeys) {
+    if (k.name.substr(std::string_view("webhook.*.").size()) == field) return &k;
   }
-  return false;
+  return nullptr;
+}
+
+// Webhook ids name the webhook in the store's queue, the log and the metrics: letters, digits,
+// '-' and '_'.
+bool is_webhook_id(std::string_view id) {
+  if (id.empty() || id.size() > 64) return false;
+  return std::all_of(id.begin(), id.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_';
+  });
+}
+
+bool is_section(std::string_view key) {
+  return std::find(kSections.begin(), kSections.end(), key) != kSections.end();
 }
 
 std::size_t edit_distance(std::string_view a, std::string_view b) {
@@ -338,7 +408,7 @@ std::string render_list(const std::vector<std::string>& items) {
 struct Entry {
   const toml::node* node = nullptr;
   int line = 0;
-  const KeySpec* spec = nullptr;  // null for a key of a reserved section
+  const KeySpec* spec = nullptr;
 };
 
 struct Item {  // one evaluated element of a list value
@@ -389,8 +459,8 @@ class Loader {
       }
       if (key == "signature") {
         collect_signatures(node, line);
-      } else if (is_reserved(key)) {
-        collect_reserved(node, key, line);
+      } else if (key == "webhook") {
+        collect_webhooks(node, line);
       } else if (const KeySpec* spec = find_spec(key)) {
         entries_.emplace(key, Entry{&node, line, spec});
       } else if (is_section(key)) {
@@ -444,21 +514,88 @@ class Loader {
     }
   }
 
-  void collect_reserved(const toml::node& node, const std::string& key, int line) {
-    if (const auto* table = node.as_table()) {
-      for (auto&& [k, child] : *table) {
-        collect_reserved(child, key + "." + std::string(k.str()), line_of(k.source()));
-      }
+  // [webhook.<id>]: one table per webhook, with a [webhook.<id>.headers] table of header
+  // name = value and a [webhook.<id>.auth] table of username and secret.
+  void collect_webhooks(const toml::node& node, int line) {
+    static constexpr std::string_view kKnown =
+        " (a webhook has url, events, timeout, throttle, discard-after, signature-key, headers, "
+        "auth.username, auth.secret and allow-invalid-certs)";
+    const auto* table = node.as_table();
+    if (!table) {
+      problem("webhook", line, "must be a table of webhooks ([webhook.<id>])");
       return;
     }
-    entries_.emplace(key, Entry{&node, line, nullptr});
+    for (auto&& [id_key, id_node] : *table) {
+      const std::string id(id_key.str());
+      const std::string prefix = std::string(kWebhookPrefix) + id;
+      const int id_line = line_of(id_key.source());
+      const auto* keys = id_node.as_table();
+      if (!is_webhook_id(id)) {
+        problem(prefix, id_line,
+                "'" + id + "' is not a webhook id (letters, digits, '-' and '_', at most 64)");
+        continue;
+      }
+      if (!keys) {
+        problem(prefix, id_line, "must be a table ([webhook." + id + "]) with at least a url");
+        continue;
+      }
+      webhook_ids_.emplace(id, id_line);
+      for (auto&& [k, child] : *keys) {
+        const std::string field(k.str());
+        const std::string key = prefix + "." + field;
+        const int key_line = line_of(k.source());
+        if (field == "headers" || field == "auth") {
+          const auto* sub = child.as_table();
+          if (!sub) {
+            problem(key, key_line,
+                    field == "headers"
+                        ? "must be a table of header name = value ([webhook." + id + ".headers])"
+                        : "must be a table of username and secret ([webhook." + id + ".auth])");
+            continue;
+          }
+          for (auto&& [sk, sub_node] : *sub) {
+            const std::string name(sk.str());
+            const std::string sub_key = key + "." + name;
+            const int sub_line = line_of(sk.source());
+            if (field == "headers") {
+              // RFC 9110 §5.1: a field name is a token.
+              if (!detail::is_http_token(name)) {
+                problem(sub_key, sub_line, "'" + name + "' is not an HTTP header field name");
+              } else {
+                entries_.emplace(sub_key, Entry{&sub_node, sub_line, &kWebhookHeaderSpec});
+              }
+            } else if (const KeySpec* spec = find_webhook_spec("auth." + name);
+                       spec && name.find('.') == std::string::npos) {
+              entries_.emplace(sub_key, Entry{&sub_node, sub_line, spec});
+            } else {
+              problem(sub_key, sub_line,
+                      std::string(sub_node.is_table() ? "unknown section" : "unknown key") +
+                          " (auth has username and secret)");
+            }
+          }
+        } else if (const KeySpec* spec = find_webhook_spec(field);
+                   spec && field.find('.') == std::string::npos) {
+          entries_.emplace(key, Entry{&child, key_line, spec});
+        } else {
+          problem(key, key_line,
+                  std::string(child.is_table() ? "unknown section" : "unknown key") +
+                      std::string(kKnown));
+        }
+      }
+    }
   }
 
   // --- step 2: evaluate ---------------------------------------------------------------------
 
-  // The spec of a known key: one of kKeys, or a key of a configured signature.
+  // The spec of a known key: one of kKeys, or a key of a configured signature or webhook (a
+  // header of a webhook has one only when it is set: it is in entries_).
   const KeySpec* spec_of(std::string_view key) const {
     if (const KeySpec* spec = find_spec(key)) return spec;
+    if (const auto [hook, field] = split_webhook_key(key); !hook.empty()) {
+      if (webhook_ids_.find(hook) == webhook_ids_.end()) return nullptr;
+      if (auto it = entries_.find(std::string(key)); it != entries_.end()) return it->second.spec;
+      return find_webhook_spec(field);
+    }
     const auto [id, field] = split_signature_key(key);
     if (id.empty() || signature_ids_.find(id) == signature_ids_.end()) return nullptr;
     return find_signature_spec(field);
@@ -498,12 +635,11 @@ class Loader {
     auto it = entries_.find(key);
     if (it == entries_.end()) return default_text(key, *spec_of(key));
     const Entry& e = it->second;
-    const bool lenient = e.spec == nullptr;
-    const bool list = e.spec && (e.spec->kind == Kind::List || e.spec->kind == Kind::Ids);
+    const bool list = e.spec->kind == Kind::List || e.spec->kind == Kind::Ids;
     if (const auto* s = e.node->as_string()) {
-      if (e.spec && e.spec->kind == Kind::Ids) return evaluate_id_list(key, s->get(), e.line, slot);
-      if (e.spec && e.spec->kind == Kind::Verbatim) return std::string(s->get());
-      return evaluate(key, s->get(), e.line, lenient);
+      if (e.spec->kind == Kind::Ids) return evaluate_id_list(key, s->get(), e.line, slot);
+      if (e.spec->kind == Kind::Verbatim) return std::string(s->get());
+      return evaluate(key, s->get(), e.line);
     }
     if (const auto* array = e.node->as_array(); array && list) {
       bool ok = true;
@@ -511,7 +647,7 @@ class Loader {
       for (const toml::node& element : *array) {
         Item item{std::nullopt, line_of(element.source())};
         if (const auto* s = element.as_string()) {
-          item.text = evaluate(key, s->get(), item.line, false);
+          item.text = evaluate(key, s->get(), item.line);
         } else {
           item.text = render(element);  // reported as a wrong type in step 3
         }
@@ -565,7 +701,7 @@ class Loader {
       } else {
         const auto first = element.find_first_not_of(" \t");
         const auto last = element.find_last_not_of(" \t");
-        item.text = evaluate(key, element.substr(first, last - first + 1), line, false);
+        item.text = evaluate(key, element.substr(first, last - first + 1), line);
       }
       ok = ok && item.text.has_value();
       if (item.text) texts.push_back(*item.text);
@@ -584,6 +720,10 @@ class Loader {
     if (key == "milter.trusted-networks") {
       return std::vector<std::string>(kDefaultTrustedNetworks.begin(),
                                       kDefaultTrustedNetworks.end());
+    }
+    // Stalwart: a webhook without events gets every event.
+    if (key.starts_with(kWebhookPrefix) && key.ends_with(".events")) {
+      return std::vector<std::string>{"*"};
     }
     if (key.starts_with(kSignaturePrefix) && key.ends_with(".headers")) {
       return std::vector<std::string>(kDefaultSignedHeaders.begin(), kDefaultSignedHeaders.end());
@@ -639,15 +779,11 @@ class Loader {
     return std::string(spec.default_text);
   }
 
-  // A string value: an expression when it looks like one, else the text as written. Keys of
-  // reserved sections (lenient) keep their text when it does not parse: later modules may
-  // give them a richer grammar.
-  std::optional<std::string> evaluate(const std::string& key, std::string_view text, int line,
-                                      bool lenient) {
+  // A string value: an expression when it looks like one, else the text as written.
+  std::optional<std::string> evaluate(const std::string& key, std::string_view text, int line) {
     if (!detail::looks_like_expression(text)) return std::string(text);
     auto terms = detail::parse_expression(text);
     if (!terms.ok()) {
-      if (lenient) return std::string(text);
       problem(key, line, terms.error().message);
       return std::nullopt;
     }
@@ -659,9 +795,7 @@ class Loader {
         continue;
       }
       if (!exists(term.text)) {
-        problem(key, line,
-                "config_get('" + term.text + "'): " +
-                    (is_reserved(term.text) ? "not set" : "no such key" + suggestion(term.text)));
+        problem(key, line, "config_get('" + term.text + "'): no such key" + suggestion(term.text));
         ok = false;
         continue;
       }
@@ -789,6 +923,12 @@ class Loader {
     return get_with_unit<std::chrono::seconds>(
         key, "a duration like \"30d\" or a number of seconds",
         [](std::string_view t) { return parse_duration(t); });
+  }
+
+  std::optional<std::chrono::milliseconds> get_duration_ms(std::string_view key) {
+    return get_with_unit<std::chrono::milliseconds>(
+        key, "a duration like \"500ms\" or \"1s\", or a number of seconds",
+        [](std::string_view t) { return detail::parse_duration_ms(t); });
   }
 
   std::optional<mode_t> get_mode(std::string_view key) {
@@ -1026,6 +1166,9 @@ class Loader {
     }
 
     build_tlsrpt(c.tlsrpt);
+    build_dashboard(c.dashboard);
+    build_alerts(c.alerts);
+    build_webhooks(c);
 
     // [log]
     if (auto v = get_string("log.level")) {
@@ -1583,6 +1726,261 @@ class Loader {
     }
   }
 
+  // [dashboard]: the HTTP listener of mailreport serve. Whether a listener without a token
+  // may start (allow-no-token) is the web module's check: the defaults have none.
+  void build_dashboard(DashboardConfig& d) {
+    if (auto b = get_bool("dashboard.allow-non-loopback")) d.allow_non_loopback = *b;
+    bool loopback = true;
+    if (auto v = get_string("dashboard.listen")) {
+      if (v->empty()) {
+        d.listen.clear();
+      } else if (auto ep = detail::parse_endpoint(*v); !ep.ok()) {
+        check("dashboard.listen", false, ep.error().message);
+      } else if (!check("dashboard.listen", ep->port != 0,
+                        "'" + *v + "': the port must be a number from 1 to 65535")) {
+      } else if (!check("dashboard.listen",
+                        ep->is_address || strcasecmp(ep->host.c_str(), "localhost") == 0,
+                        "'" + *v +
+                            "': the host must be an IP address (127.0.0.1:8470, [::1]:8470, "
+                            "0.0.0.0:8470) or localhost, not a name that may resolve elsewhere")) {
+      } else if (check("dashboard.listen", ep->loopback || d.allow_non_loopback,
+                       // The dashboard shows who sends mail as our domains and where it
+                       // fails; other hosts should reach it through a TLS reverse proxy.
+                       "'" + *v +
+                           "' is not a loopback address (127.0.0.1:PORT, [::1]:PORT, "
+                           "localhost:PORT); put a TLS reverse proxy in front, or set "
+                           "dashboard.allow-non-loopback = true")) {
+        d.listen = *v;
+        loopback = ep->loopback;
+      }
+    }
+    const auto token = get_string("dashboard.token");
+    const auto token_file = get_string("dashboard.token-file");
+    const bool has_token = token && !token->empty();
+    const bool has_token_file = token_file && !token_file->empty();
+    // RFC 6750 §2.1: the credentials of "Authorization: Bearer" are a b64token.
+    if (has_token && check("dashboard.token", detail::is_bearer_token(*token),
+                           "must be letters, digits and - . _ ~ + / (and = at the end only), "
+                           "as a bearer token is sent (RFC 6750 §2.1), e.g. the output of "
+                           "\"openssl rand -hex 32\"")) {
+      d.token = *token;
+    }
+    if (has_token_file) {
+      const std::string& file = *token_file;
+      // Read now as store.url-file is, so that check-config reports a missing or open file;
+      // the web module reads it again at start and on reload (load_dashboard_token).
+      if (!check("dashboard.token-file", file.front() == '/', "must be an absolute path")) {
+      } else if (auto text = detail::read_secret_file(file, "token", "the dashboard's token");
+                 !text) {
+        check("dashboard.token-file", false, text.error().message);
+      } else if (check("dashboard.token-file", detail::is_bearer_token(*text),
+                       file + ": the token must be letters, digits and - . _ ~ + / (and = at "
+                              "the end only), as a bearer token is sent (RFC 6750 §2.1)")) {
+        d.token_file = file;
+      }
+    }
+    check("dashboard.token-file", !(has_token && has_token_file),
+          "dashboard.token is set too: give the token in one place (token-file keeps it out of "
+          "this file)");
+    if (auto b = get_bool("dashboard.allow-no-token")) {
+      d.allow_no_token = *b;
+      check("dashboard.allow-no-token",
+            !d.allow_no_token || loopback || has_token || has_token_file,
+            "a listen address other hosts can reach needs a token: set dashboard.token or "
+            "dashboard.token-file");
+    }
+    if (auto n = get_integer("dashboard.max-connections")) {
+      if (check("dashboard.max-connections", *n >= 1 && *n <= 10000,
+                "must be between 1 and 10000")) {
+        d.max_connections = static_cast<unsigned>(*n);
+      }
+    }
+    if (auto t = get_duration("dashboard.timeout")) {
+      if (check("dashboard.timeout", t->count() > 0, "must be longer than 0s")) d.timeout = *t;
+    }
+  }
+
+  // A count of an alert rule: a whole number from `least` on.
+  std::optional<std::uint64_t> get_count(std::string_view key, std::int64_t least,
+                                         std::string_view why) {
+    auto n = get_integer(key);
+    if (!n) return std::nullopt;
+    if (!check(key, *n >= least, std::string(why))) return std::nullopt;
+    return static_cast<std::uint64_t>(*n);
+  }
+
+  // [alerts]: the warning rules.
+  void build_alerts(AlertsConfig& a) {
+    if (auto b = get_bool("alerts.enable")) a.enable = *b;
+    if (auto d = get_duration("alerts.interval")) {
+      if (check("alerts.interval", d->count() > 0, "must be longer than 0s")) a.interval = *d;
+    }
+    if (auto items = get_list("alerts.domains")) {
+      std::vector<std::string> domains;
+      bool ok = true;
+      for (const Item& item : *items) {
+        std::string domain = *item.text;
+        for (char& ch : domain)
+          ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+        if (domain.size() > 1 && domain.back() == '.') domain.pop_back();  // FQDN form
+        if (!detail::is_domain_name(domain)) {
+          problem("alerts.domains", item.line, "'" + *item.text + "' is not a domain name");
+          ok = false;
+        } else if (std::find(domains.begin(), domains.end(), domain) == domains.end()) {
+          domains.push_back(std::move(domain));
+        }
+      }
+      if (ok) a.domains = std::move(domains);
+    }
+    if (auto n = get_count("alerts.dmarc-failure-count", 1, "must be a positive integer")) {
+      a.dmarc_failure_count = *n;
+    }
+    if (auto r = get_number("alerts.dmarc-failure-rate")) {
+      if (check("alerts.dmarc-failure-rate", std::isfinite(*r) && *r >= 0.0 && *r <= 1.0,
+                "must be a number from 0 to 1 (0.1 = 10% of a report's messages)")) {
+        a.dmarc_failure_rate = *r;
+      }
+    }
+    if (auto n = get_count("alerts.dmarc-min-messages", 0, "must not be negative")) {
+      a.dmarc_min_messages = *n;
+    }
+    if (auto n = get_count("alerts.dmarc-disposition-count", 0,
+                           "must be 0 (off) or a positive integer")) {
+      a.dmarc_disposition_count = *n;
+    }
+    if (auto b = get_bool("alerts.new-source")) a.new_source = *b;
+    if (auto n =
+            get_count("alerts.tls-failure-count", 0, "must be 0 (off) or a positive integer")) {
+      a.tls_failure_count = *n;
+    }
+    if (auto b = get_bool("alerts.arf")) a.arf = *b;
+    if (auto b = get_bool("alerts.parse-failures")) a.parse_failures = *b;
+  }
+
+  // A secret or user name: one line of text without control characters.
+  std::optional<std::string> get_secret(const std::string& key) {
+    auto v = get_string(key);
+    if (!v) return std::nullopt;
+    if (!check(key, detail::is_http_field_value(*v) && v->find('\t') == std::string::npos,
+               "must be one line of text (no control characters)")) {
+      return std::nullopt;
+    }
+    return v;
+  }
+
+  // [webhook.<id>]: Stalwart's webhook keys.
+  void build_webhooks(Config& c) {
+    for (const auto& [id, line] : webhook_ids_) {
+      const std::string prefix = std::string(kWebhookPrefix) + id + ".";
+      WebhookConfig hook;
+      hook.id = id;
+      bool ok = true;
+      if (!is_set(prefix + "url")) {
+        problem(prefix + "url", line, "missing: every webhook needs a url");
+        ok = false;
+      } else if (auto v = get_string(prefix + "url")) {
+        if (auto why = detail::check_http_url(*v)) {
+          ok = check(prefix + "url", false, *why);
+        } else {
+          hook.url = *v;
+        }
+      } else {
+        ok = false;
+      }
+      if (auto v = get_checked_list(prefix + "events", [](const std::string& e) {
+            return detail::check_event_pattern(e);
+          })) {
+        ok = check(prefix + "events", !v->empty(),
+                   "must list at least one event or pattern (\"*\" for every event)") &&
+             ok;
+        hook.events = std::move(*v);
+      } else {
+        ok = false;
+      }
+      if (auto d = get_duration(prefix + "timeout")) {
+        ok = check(prefix + "timeout", d->count() > 0, "must be longer than 0s") && ok;
+        hook.timeout = *d;
+      } else {
+        ok = false;
+      }
+      if (auto d = get_duration_ms(prefix + "throttle")) {
+        hook.throttle = *d;  // 0: no wait between two POSTs
+      } else {
+        ok = false;
+      }
+      if (auto d = get_duration(prefix + "discard-after")) {
+        ok = check(prefix + "discard-after", d->count() > 0, "must be longer than 0s") && ok;
+        hook.discard_after = *d;
+      } else {
+        ok = false;
+      }
+      if (auto v = get_secret(prefix + "signature-key")) {
+        hook.signature_key = *v;
+      } else {
+        ok = false;
+      }
+      // [webhook.<id>.headers]: in entries_ as webhook.<id>.headers.<name>, sorted by name.
+      const std::string header_prefix = prefix + "headers.";
+      for (auto it = entries_.lower_bound(header_prefix);
+           it != entries_.end() && it->first.starts_with(header_prefix); ++it) {
+        const std::string& key = it->first;
+        const std::string name = key.substr(header_prefix.size());
+        auto value = get_string(key);
+        if (!value) {
+          ok = false;
+          continue;
+        }
+        // RFC 9110 §5.5: no CR or LF in a field value (they would start another header).
+        if (!check(key, detail::is_http_field_value(*value),
+                   "must be one line of text (no CR, LF or other control characters)")) {
+          ok = false;
+          continue;
+        }
+        const auto same = [&name](const auto& h) {
+          return strcasecmp(h.first.c_str(), name.c_str()) == 0;
+        };
+        // Header names are case-insensitive (RFC 9110 §5.1); the request's framing and its
+        // body type are libcurl's and ours.
+        if (!check(key, std::none_of(hook.headers.begin(), hook.headers.end(), same),
+                   "is given twice (header names are case-insensitive)") ||
+            !check(key,
+                   strcasecmp(name.c_str(), "Content-Length") != 0 &&
+                       strcasecmp(name.c_str(), "Transfer-Encoding") != 0 &&
+                       strcasecmp(name.c_str(), "Content-Type") != 0 &&
+                       strcasecmp(name.c_str(), "Host") != 0,
+                   "'" + name + "' is set by mailreport itself")) {
+          ok = false;
+          continue;
+        }
+        hook.headers.emplace_back(name, *value);
+      }
+      const auto user = get_secret(prefix + "auth.username");
+      const auto secret = get_secret(prefix + "auth.secret");
+      if (user && secret) {
+        // RFC 7617 §2: the user-id of Basic authentication cannot contain a colon.
+        ok = check(prefix + "auth.username", user->find(':') == std::string::npos,
+                   "must not contain ':' (RFC 7617 §2)") &&
+             ok;
+        if (user->empty() != secret->empty()) {
+          problem(prefix + (user->empty() ? "auth.username" : "auth.secret"),
+                  entry_line(prefix + (user->empty() ? "auth.secret" : "auth.username")),
+                  "missing: auth needs both username and secret");
+          ok = false;
+        }
+        hook.auth_username = *user;
+        hook.auth_secret = *secret;
+      } else {
+        ok = false;
+      }
+      if (auto b = get_bool(prefix + "allow-invalid-certs")) {
+        hook.allow_invalid_certs = *b;
+      } else {
+        ok = false;
+      }
+      if (ok) c.webhooks.emplace(id, std::move(hook));
+    }
+  }
+
   // --- problems -----------------------------------------------------------------------------
 
   void problem(std::string key, int line, std::string message) {
@@ -1610,6 +2008,7 @@ class Loader {
   std::map<std::string, Entry> entries_;
   std::map<std::string, Slot> slots_;
   std::map<std::string, int, std::less<>> signature_ids_;  // [signature.<id>] -> its line
+  std::map<std::string, int, std::less<>> webhook_ids_;    // [webhook.<id>] -> its line
   std::vector<std::string> stack_;  // keys being evaluated, for cycle reports
   std::vector<Problem> problems_;
 };

@@ -156,6 +156,11 @@ std::optional<std::string> check_store_url(std::string_view url) {
 }
 
 Result<std::string> read_url_file(const std::filesystem::path& path) {
+  return read_secret_file(path, "URL", "the store's password");
+}
+
+Result<std::string> read_secret_file(const std::filesystem::path& path, std::string_view what,
+                                     std::string_view holds) {
   const std::string name = path.string();
   if (!path.is_absolute()) return make_error(ErrorCode::Invalid, "must be an absolute path");
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -176,9 +181,9 @@ Result<std::string> read_url_file(const std::filesystem::path& path) {
     char mode[8];
     std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
     return make_error(ErrorCode::Invalid,
-                      name + ": mode " + mode +
-                          " lets other users read or change it; it holds the store's password: "
-                          "chmod 0640 (owner root, group mailreport) or 0600");
+                      name + ": mode " + mode + " lets other users read or change it; it holds " +
+                          std::string(holds) +
+                          ": chmod 0640 (owner root, group mailreport) or 0600");
   }
   std::string text;
   std::array<char, 4096> buf{};
@@ -189,14 +194,15 @@ Result<std::string> read_url_file(const std::filesystem::path& path) {
     if (n == 0) break;
     text.append(buf.data(), static_cast<std::size_t>(n));
     if (text.size() > 64 * 1024)
-      return make_error(ErrorCode::Invalid, name + ": too large for a URL");
+      return make_error(ErrorCode::Invalid, name + ": too large for a " + std::string(what));
   }
   const auto first = text.find_first_not_of(" \t\r\n");
   if (first == std::string::npos) return make_error(ErrorCode::Invalid, name + ": empty");
   const auto last = text.find_last_not_of(" \t\r\n");
   text = text.substr(first, last - first + 1);
   if (text.find_first_of("\r\n") != std::string::npos) {
-    return make_error(ErrorCode::Invalid, name + ": must hold the URL on one line");
+    return make_error(ErrorCode::Invalid,
+                      name + ": must hold the " + std::string(what) + " on one line");
   }
   return text;
 }

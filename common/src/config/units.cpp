@@ -1,6 +1,7 @@
 // Durations ("30d", "12h", "5m", "90s", "2w", plain seconds), sizes ("50MB", "256KB", "1GB",
 // plain bytes; powers of 1024), rates ("1/1d", or Stalwart's "[1, 1d]") and octal file modes
-// ("0660"), as written in the configuration.
+// ("0660"), as written in the configuration; durations in milliseconds ("500ms") for the few
+// keys that need them.
 #include <cctype>
 #include <cstdint>
 #include <limits>
@@ -165,6 +166,28 @@ std::string format_size(std::uint64_t bytes) {
 }
 
 namespace detail {
+
+Result<std::chrono::milliseconds> parse_duration_ms(std::string_view text) {
+  auto n = split_number(text, "duration");
+  if (!n.ok()) return std::move(n).error();
+  if (lower(n->unit) == "ms") {
+    if (n->value > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
+      return make_error(ErrorCode::Invalid, "'" + std::string(trim(text)) + "' is too large");
+    }
+    return std::chrono::milliseconds(static_cast<std::int64_t>(n->value));
+  }
+  const std::string u = lower(n->unit);
+  if (!u.empty() && u != "s" && u != "m" && u != "h" && u != "d" && u != "w") {
+    return make_error(ErrorCode::Invalid,
+                      "'" + std::string(trim(text)) + "': unknown unit (use ms, s, m, h, d or w)");
+  }
+  auto secs = parse_duration(text);
+  if (!secs.ok()) return std::move(secs).error();
+  if (secs->count() > std::numeric_limits<std::int64_t>::max() / 1000) {
+    return make_error(ErrorCode::Invalid, "'" + std::string(trim(text)) + "' is too large");
+  }
+  return std::chrono::milliseconds(*secs);
+}
 
 Result<mode_t> parse_mode(std::string_view text) {
   const std::string_view s = trim(text);
