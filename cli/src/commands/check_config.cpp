@@ -1,11 +1,13 @@
 // mailreport check-config [--config FILE]: loads the configuration, prints every problem as
 // "FILE:LINE: key: message" on stderr and exits 78 (EX_CONFIG); otherwise prints "FILE: OK"
 // and the effective values that matter most (the report.domain, store, listeners, the milter,
-// the failure and aggregate reports we send and how, the TLS result collector, and the signing
-// keys; never the redact-key, nor the store's password).
+// the failure and aggregate reports we send and how, the TLS result collector, the dashboard,
+// the warnings and their webhooks, and the signing keys; never the redact-key, the store's
+// password, the dashboard's token, nor a webhook's password, signature key or auth secret).
 // Without --config it checks /etc/mailreport/mailreport.toml, or the built-in defaults when
 // that file does not exist.
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -86,6 +88,69 @@ std::string store_line(const config::StoreConfig& st) {
              std::chrono::duration_cast<std::chrono::seconds>(st.acquire_timeout));
 }
 
+// A duration that may be less than a second ("500ms").
+std::string duration_ms(std::chrono::milliseconds d) {
+  if (d.count() % 1000 != 0) return std::to_string(d.count()) + "ms";
+  return config::format_duration(std::chrono::duration_cast<std::chrono::seconds>(d));
+}
+
+void print_dashboard(const config::DashboardConfig& d) {
+  std::cout << "  dashboard:          ";
+  if (d.listen.empty()) {
+    std::cout << "off\n";
+    return;
+  }
+  std::cout << "http://" << d.listen << ", token ";
+  if (!d.token.empty()) {
+    std::cout << "set";
+  } else if (!d.token_file.empty()) {
+    std::cout << "set (from " << d.token_file.string() << ")";
+  } else if (d.allow_no_token) {
+    std::cout << "unset (allow-no-token: no authentication)";
+  } else {
+    std::cout << "unset (the listener will not start: set token, token-file or allow-no-token)";
+  }
+  std::cout << ", at most " << d.max_connections << " connections, timeout "
+            << config::format_duration(d.timeout) << "\n";
+}
+
+void print_alerts(const config::Config& c) {
+  const auto& a = c.alerts;
+  std::cout << "  alerts:             ";
+  if (!a.enable) {
+    std::cout << "off\n";
+  } else {
+    std::cout << "on, every " << config::format_duration(a.interval) << ", for "
+              << join(a.domains, "every domain") << "\n";
+    std::string rules = "dmarc failures >= " + std::to_string(a.dmarc_failure_count) +
+                        " or >= " + std::to_string(a.dmarc_failure_rate * 100.0);
+    // std::to_string gives six decimals: trim "10.000000" to "10".
+    while (rules.back() == '0') rules.pop_back();
+    if (rules.back() == '.') rules.pop_back();
+    rules += "% of >= " + std::to_string(a.dmarc_min_messages) + " messages";
+    const auto count = [](std::uint64_t n, const char* what) {
+      return n == 0 ? std::string(what) + " off" : std::string(what) + " >= " + std::to_string(n);
+    };
+    std::cout << "    rules:            " << rules << "; "
+              << count(a.dmarc_disposition_count, "quarantine/reject") << "; "
+              << count(a.tls_failure_count, "tls failures") << "; new sources "
+              << (a.new_source ? "on" : "off") << "; arf " << (a.arf ? "on" : "off")
+              << "; parse failures " << (a.parse_failures ? "on" : "off") << "\n";
+  }
+  std::cout << "  webhooks:           " << (c.webhooks.empty() ? "none" : "") << "\n";
+  for (const auto& [id, w] : c.webhooks) {
+    std::cout << "    " << id << ": " << config::mask_url_password(w.url) << " events "
+              << join(w.events, "none") << " (timeout " << config::format_duration(w.timeout)
+              << ", throttle " << duration_ms(w.throttle) << ", discard after "
+              << config::format_duration(w.discard_after)
+              << (w.signature_key.empty() ? ", unsigned" : ", signed");
+    if (!w.headers.empty()) std::cout << ", " << w.headers.size() << " extra headers";
+    if (!w.auth_username.empty()) std::cout << ", basic auth as " << w.auth_username;
+    if (w.allow_invalid_certs) std::cout << ", invalid certificates allowed";
+    std::cout << ")\n";
+  }
+}
+
 void print_summary(const config::Config& c) {
   const auto& m = c.milter;
   std::cout << "  report domain:      " << c.report.domain << "\n"
@@ -138,6 +203,8 @@ void print_summary(const config::Config& c) {
     std::cout << "), commit every " << config::format_duration(t.flush_interval) << " or "
               << t.batch_size << " results\n";
   }
+  print_dashboard(c.dashboard);
+  print_alerts(c);
   const auto& f = c.report.failure;
   std::cout << "  failure original:   " << config::to_string(f.include) << ", cut at "
             << config::format_size(f.max_original)
