@@ -316,10 +316,10 @@ TEST(ConfigExpressions, Literal) {
 }
 
 TEST(ConfigExpressions, Concatenation) {
-  auto c = load_ok("webhook.from = \"'a' + 'b'+'c'  +  'd'\"");
-  EXPECT_EQ(c->get("webhook.from"), "abcd");
-  auto e = load_ok(R"(webhook.from = "'it\\'s' + ' a \\\\ b'")");
-  EXPECT_EQ(e->get("webhook.from"), "it's a \\ b");
+  auto c = load_ok("report.dmarc.subject = \"'a' + 'b'+'c'  +  'd'\"");
+  EXPECT_EQ(c->get("report.dmarc.subject"), "abcd");
+  auto e = load_ok(R"(report.dmarc.subject = "'it\\'s' + ' a \\\\ b'")");
+  EXPECT_EQ(e->get("report.dmarc.subject"), "it's a \\ b");
 }
 
 TEST(ConfigExpressions, ConfigGet) {
@@ -336,23 +336,32 @@ from-address = "'noreply-dmarc@' + config_get('report.domain')"
 }
 
 TEST(ConfigExpressions, ConfigGetOfAnUnsetKeyGivesItsDefault) {
+  // Header values of a webhook are free text: they hold the results here.
   auto c = load_ok(R"toml(
-webhook.from = "'noreply-tls@' + config_get('report.domain')"
-webhook.db = "config_get('store.path')"
-webhook.host = "config_get('lmtp.hostname')"
-webhook.size = "config_get('limits.message-size')"
-webhook.ruf-from = "config_get('report.dmarc.from-address')"
-webhook.sign = "config_get('report.dkim.sign')"
-webhook.send = "config_get('report.spf.send')"
+[webhook.t]
+url = "http://127.0.0.1/"
+throttle = "config_get('webhook.t.timeout')"
+[webhook.t.headers]
+from = "'noreply-tls@' + config_get('report.domain')"
+db = "config_get('store.path')"
+host = "config_get('lmtp.hostname')"
+size = "config_get('limits.message-size')"
+ruf-from = "config_get('report.dmarc.from-address')"
+sign = "config_get('report.dkim.sign')"
+send = "config_get('report.spf.send')"
+events = "config_get('webhook.t.events')"
 )toml");
-  EXPECT_EQ(c->get("webhook.from"), "noreply-tls@" + c->report.domain);
-  EXPECT_EQ(c->get("webhook.db"), "/var/lib/mailreport/mailreport.db");
-  EXPECT_EQ(c->get("webhook.host"), c->report.submitter);
-  EXPECT_EQ(c->get("webhook.size"), "50MB");
-  EXPECT_EQ(c->get("webhook.ruf-from"), "noreply-dmarc@" + c->report.domain);
-  EXPECT_EQ(c->get("webhook.sign"),
+  const std::string h = "webhook.t.headers.";
+  EXPECT_EQ(c->get(h + "from"), "noreply-tls@" + c->report.domain);
+  EXPECT_EQ(c->get(h + "db"), "/var/lib/mailreport/mailreport.db");
+  EXPECT_EQ(c->get(h + "host"), c->report.submitter);
+  EXPECT_EQ(c->get(h + "size"), "50MB");
+  EXPECT_EQ(c->get(h + "ruf-from"), "noreply-dmarc@" + c->report.domain);
+  EXPECT_EQ(c->get(h + "sign"),
             "[ 'rsa-" + c->report.domain + "', 'ed25519-" + c->report.domain + "' ]");
-  EXPECT_EQ(c->get("webhook.send"), "1/1d");
+  EXPECT_EQ(c->get(h + "send"), "1/1d");
+  EXPECT_EQ(c->get(h + "events"), "[ '*' ]");  // a webhook's defaults too
+  EXPECT_EQ(c->webhooks.at("t").throttle, std::chrono::seconds(30));
 }
 
 TEST(ConfigExpressions, ConfigGetOfTypedValues) {
@@ -360,10 +369,10 @@ TEST(ConfigExpressions, ConfigGetOfTypedValues) {
 store.path = "config_get('lmtp.spool-dir') + '/m.db'"
 lmtp.spool-dir = "/srv/mr"
 lmtp.max-connections = 12
-webhook.n = "'n=' + config_get('lmtp.max-connections')"
+report.dmarc.subject = "'n=' + config_get('lmtp.max-connections')"
 )toml");
   EXPECT_EQ(c->store.path, "/srv/mr/m.db");
-  EXPECT_EQ(c->get("webhook.n"), "n=12");
+  EXPECT_EQ(c->get("report.dmarc.subject"), "n=12");
 }
 
 TEST(ConfigExpressions, PlainStringsAreTakenAsWritten) {
@@ -388,7 +397,8 @@ submitter = "'mx.' + config_get('report.domain')"
 }
 
 TEST(ConfigExpressions, SelfReferenceAndCycleThroughADefault) {
-  Problem p = one_problem("webhook.x = \"config_get('webhook.x')\"");
+  Problem p = one_problem("[webhook.x]\nurl = \"config_get('webhook.x.url')\"");
+  EXPECT_EQ(p.key, "webhook.x.url");
   EXPECT_TRUE(mentions(p, "cycle"));
   // lmtp.hostname is unset, so its default (report.submitter) closes the loop.
   Problem q = one_problem("report.submitter = \"config_get('lmtp.hostname')\"");
@@ -424,15 +434,28 @@ TEST(ConfigExpressions, UnknownKeyInConfigGet) {
   EXPECT_EQ(p.line, 3);
   EXPECT_TRUE(mentions(p, "no such key"));
   EXPECT_TRUE(mentions(p, "did you mean report.domain?"));
-  EXPECT_TRUE(mentions(one_problem("report.domain = \"config_get('webhook.from')\""), "not set"));
+  // A webhook's keys exist only when the webhook does; its headers only when they are set.
+  EXPECT_TRUE(
+      mentions(one_problem("report.domain = \"config_get('webhook.x.url')\""), "no such key"));
+  EXPECT_TRUE(mentions(one_problem("report.domain = \"config_get('webhook.x.headers.a')\"\n"
+                                   "[webhook.x]\nurl = \"http://127.0.0.1/\""),
+                       "no such key"));
   EXPECT_TRUE(
       mentions(one_problem("report.domain = \"config_get('report.dmarc.from')\""), "no such key"));
 }
 
-TEST(ConfigExpressions, ReservedKeysKeepRicherSyntaxAsWritten) {
-  // A grammar that is not ours; later modules will read it.
-  auto c = load_ok(R"(webhook.events = "['report' + config_get('report.domain')]")");
-  EXPECT_EQ(c->get("webhook.events"), "['report' + config_get('report.domain')]");
+TEST(ConfigExpressions, WebhookAndDashboardKeysAreExpressionsToo) {
+  auto c = load_ok(R"toml(
+report.domain = "example.com"
+[webhook.a]
+url = "'https://hooks.' + config_get('report.domain') + '/x'"
+events = ["'dmarc' + '.*'"]
+)toml");
+  EXPECT_EQ(c->webhooks.at("a").url, "https://hooks.example.com/x");
+  EXPECT_EQ(c->webhooks.at("a").events, std::vector<std::string>{"dmarc.*"});
+  Problem p = one_problem("[webhook.a]\nurl = \"'https://x' +\"\n");
+  EXPECT_EQ(p.key, "webhook.a.url");
+  EXPECT_TRUE(mentions(p, "bad expression")) << p.message;
 }
 
 TEST(ConfigExpressions, ListElementsAreExpressions) {
@@ -515,21 +538,24 @@ TEST(ConfigProblems, Describe) {
   EXPECT_EQ((Problem{"", 0, "cannot read"}.describe()), "cannot read");
 }
 
-TEST(ConfigReserved, SectionsAreAcceptedIntoRaw) {
+TEST(ConfigReserved, WebhookAndDashboardSectionsAreCheckedNow) {
   auto c = load_ok(R"toml(
 [webhook.alerts]
 url = "https://hooks.example/x"
-name = "Report'"
-retries = 3
+timeout = 3
 [dashboard]
 listen = "127.0.0.1:8080"
 )toml");
   ASSERT_TRUE(c);
   EXPECT_EQ(c->get("webhook.alerts.url"), "https://hooks.example/x");
-  EXPECT_EQ(c->get("webhook.alerts.name"), "Report'");  // kept as written
-  EXPECT_EQ(c->get("webhook.alerts.retries"), "3");
+  EXPECT_EQ(c->get("webhook.alerts.timeout"), "3");
   EXPECT_EQ(c->get("dashboard.listen"), "127.0.0.1:8080");
   EXPECT_FALSE(c->get("webhook.alerts").has_value());  // a table, not a value
+  Problem p = one_problem("[webhook.alerts]\nurl = \"https://hooks.example/x\"\nretries = 3\n");
+  EXPECT_EQ(p.key, "webhook.alerts.retries");
+  EXPECT_TRUE(mentions(p, "unknown key")) << p.message;
+  Problem q = one_problem("[dashboard]\nlisen = \"127.0.0.1:8080\"\n");
+  EXPECT_TRUE(mentions(q, "did you mean dashboard.listen?")) << q.message;
 }
 
 TEST(ConfigReserved, AggregateAndTlsrptSectionsAreCheckedNow) {
@@ -565,10 +591,10 @@ TEST(ConfigFile, ShippedFileDocumentsTheRealDefaults) {
     }
     text += line + "\n";
   }
-  EXPECT_EQ(keys, 104);
+  EXPECT_EQ(keys, 122);
   LoadResult r = load_string(text);
   ASSERT_TRUE(r.problems.empty()) << dump(r.problems);
-  EXPECT_EQ(r.config->raw.size(), 104u);
+  EXPECT_EQ(r.config->raw.size(), 122u);
   auto d = Config::defaults();
   const Config& c = *r.config;
   EXPECT_EQ(c.report.analysis_addresses.patterns(), d->report.analysis_addresses.patterns());
@@ -628,6 +654,25 @@ TEST(ConfigFile, ShippedFileDocumentsTheRealDefaults) {
   EXPECT_EQ(c.tlsrpt.flush_interval, d->tlsrpt.flush_interval);
   EXPECT_EQ(c.tlsrpt.batch_size, d->tlsrpt.batch_size);
   EXPECT_EQ(c.report.suppress_after, d->report.suppress_after);
+  EXPECT_EQ(c.dashboard.listen, d->dashboard.listen);
+  EXPECT_EQ(c.dashboard.allow_non_loopback, d->dashboard.allow_non_loopback);
+  EXPECT_EQ(c.dashboard.token, d->dashboard.token);
+  EXPECT_EQ(c.dashboard.token_file, d->dashboard.token_file);
+  EXPECT_EQ(c.dashboard.allow_no_token, d->dashboard.allow_no_token);
+  EXPECT_EQ(c.dashboard.max_connections, d->dashboard.max_connections);
+  EXPECT_EQ(c.dashboard.timeout, d->dashboard.timeout);
+  EXPECT_EQ(c.alerts.enable, d->alerts.enable);
+  EXPECT_EQ(c.alerts.interval, d->alerts.interval);
+  EXPECT_EQ(c.alerts.domains, d->alerts.domains);
+  EXPECT_EQ(c.alerts.dmarc_failure_count, d->alerts.dmarc_failure_count);
+  EXPECT_EQ(c.alerts.dmarc_failure_rate, d->alerts.dmarc_failure_rate);
+  EXPECT_EQ(c.alerts.dmarc_min_messages, d->alerts.dmarc_min_messages);
+  EXPECT_EQ(c.alerts.dmarc_disposition_count, d->alerts.dmarc_disposition_count);
+  EXPECT_EQ(c.alerts.new_source, d->alerts.new_source);
+  EXPECT_EQ(c.alerts.tls_failure_count, d->alerts.tls_failure_count);
+  EXPECT_EQ(c.alerts.arf, d->alerts.arf);
+  EXPECT_EQ(c.alerts.parse_failures, d->alerts.parse_failures);
+  EXPECT_TRUE(c.webhooks.empty());
   for (auto [got, want] : {std::pair{&c.report.dmarc_aggregate, &d->report.dmarc_aggregate},
                            std::pair{&c.report.tls_aggregate, &d->report.tls_aggregate}}) {
     EXPECT_EQ(got->from_name, want->from_name);
