@@ -10,7 +10,9 @@
 #     mailreport/tlsrpt.sock);
 #   - mailreport serve submits its reports over SMTP to 127.0.0.1:25 (report.submit.method):
 #     sendmail(1) needs privileges its hardened unit does not give (Postfix's postdrop is
-#     setgid and writes to /var/spool/postfix/maildrop; NoNewPrivileges, ProtectSystem=strict).
+#     setgid and writes to /var/spool/postfix/maildrop; NoNewPrivileges, ProtectSystem=strict);
+#   - the dashboard's bearer token is read from /etc/mailreport/dashboard.token, which postinst
+#     makes (random, root:mailreport, mode 0640) when it is missing.
 # Usage: make-conffile.sh conf/mailreport.toml OUT
 set -eu
 in=$1
@@ -24,6 +26,7 @@ sed \
   -e 's|^#listen = "/run/mailreport/tlsrpt.sock"$|listen = "/var/spool/postfix/mailreport/tlsrpt.sock"|' \
   -e 's|^#user = ""$|user = "mailreport"|' \
   -e 's|^#method = "sendmail"$|method = "smtp"|' \
+  -e 's|^#token-file = ""$|token-file = "/etc/mailreport/dashboard.token"|' \
   -e '1a\
 #\
 # Debian: the package uncomments the lines that differ from the built-in\
@@ -41,7 +44,8 @@ if [ "$(grep -cxF 'socket-group = "mailreport"' "$out.tmp")" -ne 2 ]; then
 fi
 for want in 'unix-socket = "/var/spool/postfix/mailreport/lmtp.sock"' \
   'unix-socket-group = "mailreport"' 'socket = "unix:/var/spool/postfix/mailreport/milter.sock"' \
-  'listen = "/var/spool/postfix/mailreport/tlsrpt.sock"' 'method = "smtp"'; do
+  'listen = "/var/spool/postfix/mailreport/tlsrpt.sock"' 'method = "smtp"' \
+  'token-file = "/etc/mailreport/dashboard.token"'; do
   if [ "$(grep -cxF "$want" "$out.tmp")" -ne 1 ]; then
     echo "make-conffile.sh: '$want' is not set once in $out; conf/mailreport.toml changed?" >&2
     rm -f "$out.tmp"

@@ -5,7 +5,8 @@
 #   2. lintian on the .changes: fails on any E: or W:;
 #   3. install it with apt-get; check the user, the group, the directories, the conffile;
 #   4. the man pages (check-man.sh) and the units (systemd-analyze verify);
-#   5. start mailreport-lmtp, mailreport-milter (and mailreport serve when the build has it)
+#   5. start mailreport-lmtp, mailreport-milter (and mailreport serve when the build has it);
+#      the dashboard answers on 127.0.0.1:8470 with the token postinst made
 #      exactly as their units' ExecStart says, as
 #      the units' User=, with NOTIFY_SOCKET (they must send READY=1); the machine has no
 #      systemd as PID 1, so the directories systemd would make (RuntimeDirectory) are made here;
@@ -209,6 +210,31 @@ for s in lmtp milter; do
     fail "$s.sock: $(stat -c '%U:%G %a' /var/spool/postfix/mailreport/$s.sock)"
 done
 start_unit mailreport
+# The dashboard of mailreport serve: on 127.0.0.1:8470 with the token postinst made.
+token_file=/etc/mailreport/dashboard.token
+[[ $(stat -c '%U:%G %a' "$token_file") == "root:mailreport 640" ]] ||
+  fail "$token_file: $(stat -c '%U:%G %a' "$token_file")"
+dashboard_up() {
+  python3 -c 'import urllib.request; urllib.request.urlopen("http://127.0.0.1:8470/healthz", timeout=2)' \
+    2>/dev/null
+}
+wait_for 30 "the dashboard on 127.0.0.1:8470" dashboard_up
+python3 - "$token_file" <<'PY' || fail "the dashboard does not answer as it should"
+import json, sys, urllib.error, urllib.request
+token = open(sys.argv[1]).read().strip()
+url = "http://127.0.0.1:8470/api/v1/summary"
+try:
+    urllib.request.urlopen(url, timeout=5)
+    sys.exit("answered without the token")
+except urllib.error.HTTPError as e:
+    if e.code != 401:
+        sys.exit(f"without the token: {e.code}, not 401")
+req = urllib.request.Request(url, headers={"Authorization": "Bearer " + token})
+summary = json.load(urllib.request.urlopen(req, timeout=5))
+if "reports" not in summary:
+    sys.exit(f"summary without reports: {summary}")
+PY
+echo "   dashboard: 127.0.0.1:8470 answers with the token from $token_file, 401 without"
 
 # --- 6. Postfix from the snippets -----------------------------------------------------------
 step "6. Postfix with packaging/postfix: a message in, a report in"
