@@ -344,7 +344,7 @@ throttle = "config_get('webhook.t.timeout')"
 [webhook.t.headers]
 from = "'noreply-tls@' + config_get('report.domain')"
 db = "config_get('store.path')"
-host = "config_get('lmtp.hostname')"
+hostname = "config_get('lmtp.hostname')"
 size = "config_get('limits.message-size')"
 ruf-from = "config_get('report.dmarc.from-address')"
 sign = "config_get('report.dkim.sign')"
@@ -354,7 +354,7 @@ events = "config_get('webhook.t.events')"
   const std::string h = "webhook.t.headers.";
   EXPECT_EQ(c->get(h + "from"), "noreply-tls@" + c->report.domain);
   EXPECT_EQ(c->get(h + "db"), "/var/lib/mailreport/mailreport.db");
-  EXPECT_EQ(c->get(h + "host"), c->report.submitter);
+  EXPECT_EQ(c->get(h + "hostname"), c->report.submitter);
   EXPECT_EQ(c->get(h + "size"), "50MB");
   EXPECT_EQ(c->get(h + "ruf-from"), "noreply-dmarc@" + c->report.domain);
   EXPECT_EQ(c->get(h + "sign"),

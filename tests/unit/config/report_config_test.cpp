@@ -79,9 +79,10 @@ TEST(ReportConfig, StalwartDefaults) {
   // The defaults are what config_get sees.
   auto d = load_ok(R"toml(
 report.domain = "example.org"
-webhook.x = "config_get('report.spf.from-address') + ' ' + config_get('report.dkim.subject')"
+report.dmarc.subject = "config_get('report.spf.from-address') + ' ' + config_get('report.dkim.subject')"
 )toml");
-  EXPECT_EQ(d->get("webhook.x"), "noreply-spf@example.org DKIM Authentication Failure Report");
+  EXPECT_EQ(d->get("report.dmarc.subject"),
+            "noreply-spf@example.org DKIM Authentication Failure Report");
 }
 
 TEST(ReportConfig, DefaultsFollowTheHostDomainAndMatchTheStructs) {
