@@ -12,7 +12,10 @@
 //     results are in), then one outbox pass (outbound::OutboxRunner: build the message,
 //     DKIM-sign, submit through report.submit or POST to an https rua, record the outcome);
 //   - at start and then once a day, retention: what is older than report.analysis.store is
-//     purged (Store::purge, as `mailreport purge` does).
+//     purged (Store::purge, as `mailreport purge` does);
+//   - warnings and webhooks (alerts::AlertService, its own thread) when alerts.enable is on or
+//     a webhook is configured: the rules every alerts.interval, webhook delivery with retries
+//     (docs/alerts.md); SIGHUP hands it the new configuration.
 //
 // Signals: SIGTERM and SIGINT end the pass after the entry being sent, stop the collector
 // (which commits what it holds) and exit 0; SIGHUP reloads the configuration and the signing
@@ -21,7 +24,8 @@
 // store.path, serve.user and tlsrpt.* are read at start only.
 // systemd: READY=1, RELOADING=1, STOPPING=1 through sd_notify (a no-op without NOTIFY_SOCKET).
 //
-// --once: builds what is due, one outbox pass, then exit (tests, cron); no collector.
+// --once: builds what is due, one outbox pass, one alert scan and webhook pass, then exit
+// (tests, cron); no collector.
 #include <pthread.h>
 #include <signal.h>
 #include <systemd/sd-daemon.h>
@@ -37,6 +41,7 @@
 #include "cli.hpp"
 #include "commands/aggregate_util.hpp"
 #include "commands/store_util.hpp"
+#include "mailreport/alerts/webhooks.hpp"
 #include "mailreport/ingest/tlsrpt_collector.hpp"
 #include "mailreport/outbound/outbox_runner.hpp"
 #include "mailreport/outbound/signer.hpp"
@@ -180,6 +185,27 @@ void pass(Setup& setup, store::Store& store, Logger& log, const std::atomic<bool
   }
 }
 
+// Warnings and webhooks (issue 6): wanted when alerts are on or a webhook is configured.
+bool alerts_wanted(const config::Config& c) {
+  return c.alerts.enable || !c.webhooks.empty();
+}
+
+// --once: one scan and one delivery pass (a Conflict means another node scanned first).
+void alerts_once(std::shared_ptr<const config::Config> cfg, store::Store& store, Logger& log) {
+  if (!alerts_wanted(*cfg)) return;
+  auto warnings = alerts::make_syslog_warning_log();
+  if (cfg->alerts.enable) {
+    alerts::AlertScanner scanner(cfg, store, log, *warnings);
+    auto st = scanner.run_once(now_seconds());
+    if (!st && st.error().code != ErrorCode::Conflict) {
+      log.warning("alerts", "scan failed: " + st.error().describe());
+    }
+  }
+  alerts::WebhookDispatcher dispatcher(cfg, store, log);
+  auto d = dispatcher.run_once(now_seconds() * 1000);
+  if (!d) log.warning("webhook", "delivery failed: " + d.error().describe());
+}
+
 int run_serve(const Context& ctx, bool once) {
   auto cfg = ctx.load_config();
   StderrLogger log(cfg->log.level);
@@ -207,6 +233,7 @@ int run_serve(const Context& ctx, bool once) {
   if (once) {
     build(*setup, **store, log, nullptr);
     pass(*setup, **store, log, nullptr);
+    alerts_once(cfg, **store, log);
     return kExitOk;
   }
 
@@ -228,6 +255,14 @@ int run_serve(const Context& ctx, bool once) {
   std::jthread collector_thread;
   if (collector) {
     collector_thread = std::jthread([&collector, &signals] { collector->run(signals.stop); });
+  }
+  // Warnings and webhooks in their own thread; stops with signals.stop (below), joined first.
+  std::unique_ptr<alerts::AlertService> alert_service;
+  std::jthread alert_thread;
+  if (alerts_wanted(*cfg)) {
+    alert_service = std::make_unique<alerts::AlertService>(cfg, **store, log,
+                                                           alerts::make_syslog_warning_log());
+    alert_thread = std::jthread([&alert_service, &signals] { alert_service->run(signals.stop); });
   }
   // However the loop ends, the collector thread is told to stop before it is joined.
   struct StopOnExit {
@@ -274,6 +309,11 @@ int run_serve(const Context& ctx, bool once) {
                         "reload: store.path, serve.user and tlsrpt.* take effect at restart");
           }
           setup = std::move(next);
+          if (alert_service) {
+            alert_service->set_config(fresh);
+          } else if (alerts_wanted(*fresh)) {
+            log.warning("serve", "reload: alerts and webhooks start at restart");
+          }
           log.info("serve", "configuration reloaded");
         }
       } catch (const ConfigError& e) {
@@ -283,6 +323,7 @@ int run_serve(const Context& ctx, bool once) {
     }
   }
   ::sd_notify(0, "STOPPING=1");
+  if (alert_thread.joinable()) alert_thread.join();
   if (collector_thread.joinable()) collector_thread.join();  // commits what it holds
   log.info("serve", "stopped");
   return kExitOk;
