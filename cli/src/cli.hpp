@@ -48,5 +48,6 @@ void add_serve_command(CLI::App& app, Context& ctx);
 void add_suppress_command(CLI::App& app, Context& ctx);
 void add_send_reports_command(CLI::App& app, Context& ctx);
 void add_migrate_command(CLI::App& app, Context& ctx);
+void add_webhooks_command(CLI::App& app, Context& ctx);
 
 }  // namespace mailreport::cli

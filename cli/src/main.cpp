@@ -47,6 +47,7 @@ int main(int argc, char** argv) {
   add_send_reports_command(app, ctx);
   add_suppress_command(app, ctx);
   add_migrate_command(app, ctx);
+  add_webhooks_command(app, ctx);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
