@@ -3,7 +3,7 @@
 # to run every test: clang for the fuzz targets, Postfix for the LMTP and milter integration
 # tests, OpenDKIM and OpenDMARC (and libopendmarc's header) to compare verdicts with; debhelper,
 # lintian, systemd (systemd-analyze), m4, ccache and python3 for the package test,
-# tests/packaging/).
+# tests/packaging/; chromium, nodejs and npm for the dashboard's browser test, tests/browser/).
 # Does nothing for packages already installed.
 set -euo pipefail
 
@@ -18,6 +18,7 @@ test_pkgs=(
   libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev sqlite3 time
   postfix opendkim opendkim-tools opendmarc libopendmarc-dev postgresql
   debhelper lintian systemd m4 groff-base ccache python3
+  chromium nodejs npm
 )
 
 want=("${build_pkgs[@]}")
@@ -25,6 +26,9 @@ if [[ "${1:-}" == "--test" ]]; then want+=("${test_pkgs[@]}"); fi
 
 missing=()
 for p in "${want[@]}"; do
+  # npm: a Node.js from elsewhere (NodeSource's nodejs) brings its own, and conflicts with
+  # Debian's npm package.
+  if [[ $p == npm ]] && command -v npm >/dev/null; then continue; fi
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if ((${#missing[@]} == 0)); then exit 0; fi

@@ -12,6 +12,11 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 bash scripts/install-deps.sh --test
+# The browser test's playwright-core (tests/browser/package-lock.json; it uses Debian's
+# Chromium, nothing else is downloaded).
+if command -v npm >/dev/null; then
+  PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --prefix tests/browser --no-audit --no-fund
+fi
 jobs=$(nproc)
 summary=()
 passed=0
