@@ -4,8 +4,10 @@
 // events with no POST; events of a webhook no longer configured are dropped.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "../store/store_fixtures.hpp"
 #include "mailreport/alerts/webhooks.hpp"
@@ -221,6 +223,53 @@ TEST_F(Delivery, ReceiverDownIsRetriedWithGrowingBackoff) {
     EXPECT_EQ((*e)[0].next_attempt_at, t / 1000 + (std::int64_t{1} << i));  // 1s, 2s, 4s, 8s
     t = (*e)[0].next_attempt_at * 1000;
   }
+}
+
+TEST_F(Delivery, AlertServiceScansAndDeliversUntilStopped) {
+  Receiver rx;
+  auto r = config::load_string(
+      "[alerts]\ninterval = \"1h\"\ndmarc-failure-count = 1\n"
+      "[webhook.ops]\nurl = \"" +
+      rx.url() + "\"\nevents = [\"dmarc.failures\"]\nsignature-key = \"" + kKey +
+      "\"\nthrottle = \"0s\"\n");
+  ASSERT_TRUE(r.config) << (r.problems.empty() ? "" : r.problems[0].describe());
+  struct Quiet final : WarningLog {
+    void write(std::string_view) override {}
+  };
+  AlertService service(r.config, *store_, log_, std::make_unique<Quiet>());
+  std::atomic<bool> stop{false};
+  std::thread runner([&] { service.run(stop); });
+  auto wait_for = [](auto pred) {
+    for (int i = 0; i < 100 && !pred(); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return pred();
+  };
+  // The first scan (at start) only sets the watermarks.
+  EXPECT_TRUE(wait_for([&] { return store_->alert_watermark("reports")->has_value(); }));
+  {
+    auto tx = store_->begin_write();
+    ASSERT_TRUE(tx);
+    MemorySource src("From: a@b.example\r\n\r\nx\r\n");
+    auto info = (*tx)->add_raw_message({kT, "test", "", {}, ""}, src);
+    ASSERT_TRUE(info);
+    auto w = (*tx)->report_writer(info->id, kT);
+    test::write_dmarc(*w, test::sample_dmarc("svc-1"));
+    ASSERT_TRUE(w->finish());
+    ASSERT_TRUE((*tx)->set_parse_outcome(info->id, store::ParseStatus::Parsed, ""));
+    w.reset();
+    ASSERT_TRUE((*tx)->commit());
+  }
+  // The interval is an hour: wake() makes it scan now, and the event goes out at once.
+  service.wake();
+  EXPECT_TRUE(wait_for([&] { return rx.accepted().size() == 1; }));
+  stop = true;
+  runner.join();
+  auto got = rx.accepted();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_TRUE(got[0].signature_ok);
+  EXPECT_EQ(got[0].body["events"][0]["type"], "dmarc.failures");
+  EXPECT_TRUE(store_->list_webhook_events("")->empty());
 }
 
 }  // namespace
