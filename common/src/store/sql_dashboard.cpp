@@ -139,7 +139,10 @@ std::string report_where(const ReportQuery& query, Params& params) {
   if (query.after_id > 0) add("r.id > " + params.arg(query.after_id));
   if (!query.result.empty()) {
     std::string result = ascii_lower(query.result);
-    std::string placeholder = params.arg(result);
+    // Bound only when a condition names it (the count query binds no unused parameter).
+    bool named = !query.type || *query.type == report::ReportType::Arf ||
+                 *query.type == report::ReportType::Dsn;
+    std::string placeholder = named ? params.arg(result) : std::string();
     std::string any;
     for (auto t : kTypes) {
       if (query.type && *query.type != t) continue;
