@@ -341,7 +341,6 @@ Response svg_response(std::string body) {
   r.status = 200;
   r.content_type = "image/svg+xml";
   r.body = std::move(body);
-  r.headers.emplace_back("Cache-Control", "no-store");
   return r;
 }
 
@@ -440,6 +439,7 @@ std::optional<Response> handle_chart(const Request& request, store::Store& store
     spec.title = "Top failing sources (DMARC messages)";
     spec.series = {{"fail", kFail, {}}, {"pass", kPass, {}}};
     for (const store::SourceStat& s : *sources) {
+      if (s.fail == 0) continue;  // ordered by fail: the rest passed, they are not failing
       spec.labels.push_back(s.source_ip);
       spec.series[0].values.push_back(s.fail);
       spec.series[1].values.push_back(s.pass);

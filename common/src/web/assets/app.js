@@ -591,7 +591,10 @@
     put(view, el('h1', {}, type.title));
     put(view, form);
 
-    const page = await api(`/api/v1/reports${query({ type: type.api, ...f, limit: PAGE, offset })}`);
+    // The API's `from` defaults to 30 days back; an empty From field here means all time.
+    const page = await api(`/api/v1/reports${query({
+      type: type.api, ...f, from: f.from || '0', limit: PAGE, offset,
+    })}`);
     if (my !== generation) return;
     const items = page.items || [];
     const total = page.total || 0;
