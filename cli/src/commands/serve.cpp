@@ -16,6 +16,8 @@
 //   - warnings and webhooks (alerts::AlertService, its own thread) when alerts.enable is on or
 //     a webhook is configured: the rules every alerts.interval, webhook delivery with retries
 //     (docs/alerts.md); SIGHUP hands it the new configuration.
+//   - the dashboard, JSON API and /metrics (web::HttpServer, its own threads) when
+//     dashboard.listen is set: see DashboardListener below; SIGHUP re-reads its token.
 //
 // Signals: SIGTERM and SIGINT end the pass after the entry being sent, stop the collector
 // (which commits what it holds) and exit 0; SIGHUP reloads the configuration and the signing
@@ -36,6 +38,7 @@
 #include <iostream>
 #include <memory>
 #include <mutex>
+#include <shared_mutex>
 #include <thread>
 
 #include "cli.hpp"
@@ -48,6 +51,8 @@
 #include "mailreport/outbound/submit.hpp"
 #include "mailreport/util/log.hpp"
 #include "mailreport/util/privileges.hpp"
+#include "mailreport/web/dashboard.hpp"
+#include "mailreport/web/http_server.hpp"
 
 namespace mailreport::cli {
 
@@ -206,6 +211,111 @@ void alerts_once(std::shared_ptr<const config::Config> cfg, store::Store& store,
   if (!d) log.warning("webhook", "delivery failed: " + d.error().describe());
 }
 
+// The dashboard, JSON API and /metrics (issue 6; docs/dashboard.md) when dashboard.listen is
+// set. Refused without a token unless dashboard.allow-no-token (and then on loopback only),
+// and on a non-loopback address unless dashboard.allow-non-loopback (TLS belongs to a reverse
+// proxy). The listener binds before privileges are dropped only when its port is below 1024;
+// otherwise after, as serve.user. Requests run on the server's threads against the store;
+// detach() (before the store closes) waits for those in flight and answers 503 after. SIGHUP:
+// reload() re-reads the token (keeping the old one when the new one does not load: a token
+// file readable by root only cannot be read after dropping privileges) and the configuration.
+class DashboardListener {
+ public:
+  static Result<std::unique_ptr<DashboardListener>> create(
+      const std::shared_ptr<const config::Config>& cfg) {
+    const auto& d = cfg->dashboard;
+    auto token = web::load_dashboard_token(d);
+    if (!token) return std::move(token).error();
+    const std::string host = d.listen.substr(0, d.listen.rfind(':'));
+    const bool loopback = host.starts_with("127.") || host == "[::1]" || host == "localhost";
+    if (!loopback && !d.allow_non_loopback) {
+      return make_error(ErrorCode::Invalid,
+                        "dashboard.listen " + d.listen +
+                            " is not a loopback address: put a TLS reverse proxy in front "
+                            "(docs/dashboard.md) or set dashboard.allow-non-loopback");
+    }
+    if (token->empty() && (!d.allow_no_token || !loopback)) {
+      return make_error(ErrorCode::Invalid,
+                        "dashboard: set dashboard.token or dashboard.token-file (or "
+                        "dashboard.allow-no-token, on a loopback address only)");
+    }
+    auto self = std::make_unique<DashboardListener>();
+    self->config_ = cfg;
+    self->token_ = std::move(*token);
+    return self;
+  }
+
+  static bool privileged_port(const config::Config& c) {
+    const std::string port = c.dashboard.listen.substr(c.dashboard.listen.rfind(':') + 1);
+    return !port.empty() && port.size() < 4 && std::stoi(port) < 1024;
+  }
+
+  Status listen(Logger& log) {
+    web::ServerOptions options;
+    options.listen = config_->dashboard.listen;
+    options.max_connections = config_->dashboard.max_connections;
+    options.timeout = config_->dashboard.timeout;
+    options.max_body = 64 << 10;  // read-only API: requests carry no body worth reading
+    auto server = web::HttpServer::start(options, [this](const web::Request& r) {
+      std::shared_lock lock(handler_mu_);
+      if (!handler_) return web::Response::error(503, "starting or stopping");
+      return handler_(r);
+    });
+    if (!server) return std::move(server).error();
+    server_ = std::move(*server);
+    std::string host = options.listen.substr(0, options.listen.rfind(':'));
+    log.info("serve", "dashboard on http://" + host + ":" + std::to_string(server_->port()) + "/");
+    return {};
+  }
+
+  void attach(store::Store& store) {
+    web::DashboardContext c;
+    c.store = &store;
+    c.config = [this] {
+      std::lock_guard lock(mu_);
+      return config_;
+    };
+    c.token = [this] {
+      std::lock_guard lock(mu_);
+      return token_;
+    };
+    std::unique_lock lock(handler_mu_);
+    handler_ = web::make_dashboard_handler(std::move(c));
+  }
+  void detach() {
+    std::unique_lock lock(handler_mu_);
+    handler_ = nullptr;
+  }
+  ~DashboardListener() {
+    detach();
+    server_.reset();
+  }
+
+  void reload(std::shared_ptr<const config::Config> fresh, Logger& log) {
+    if (fresh->dashboard.listen != config_->dashboard.listen) {
+      log.warning("serve", "reload: dashboard.listen takes effect at restart");
+    }
+    auto token = web::load_dashboard_token(fresh->dashboard);
+    std::lock_guard lock(mu_);
+    if (!token) {
+      log.error("serve", "reload: keeping the dashboard token: " + token.error().message);
+    } else if (token->empty() && !fresh->dashboard.allow_no_token) {
+      log.error("serve", "reload: keeping the dashboard token: none is configured");
+    } else {
+      token_ = std::move(*token);
+    }
+    config_ = std::move(fresh);
+  }
+
+ private:
+  std::mutex mu_;  // config_ and token_
+  std::shared_ptr<const config::Config> config_;
+  std::string token_;
+  std::shared_mutex handler_mu_;  // held shared by requests, exclusive to (de)tach
+  web::Handler handler_;
+  std::unique_ptr<web::HttpServer> server_;
+};
+
 int run_serve(const Context& ctx, bool once) {
   auto cfg = ctx.load_config();
   StderrLogger log(cfg->log.level);
@@ -217,6 +327,19 @@ int run_serve(const Context& ctx, bool once) {
     log.error("serve", setup.error().message);
     return kExitConfig;
   }
+  // The dashboard: checked now; bound now only for a port below 1024 (see DashboardListener).
+  std::unique_ptr<DashboardListener> dashboard;
+  if (!once && !cfg->dashboard.listen.empty()) {
+    auto d = DashboardListener::create(cfg);
+    if (!d) {
+      log.error("serve", d.error().message);
+      return kExitConfig;
+    }
+    dashboard = std::move(*d);
+    if (DashboardListener::privileged_port(*cfg)) {
+      if (auto st = dashboard->listen(log); !st) return fail("serve", st.error());
+    }
+  }
   if (!cfg->serve.user.empty()) {
     if (auto st = drop_privileges(cfg->serve.user, "serve.user", "mailreport serve"); !st) {
       log.error("serve", st.error().message);
@@ -227,6 +350,19 @@ int run_serve(const Context& ctx, bool once) {
   // Opened as the unprivileged user, so that the store's WAL/SHM files stay its own.
   auto store = open_configured_store(*cfg, StoreAccess::ReadWrite);
   if (!store) return fail("serve", store.error());
+  // The dashboard's requests stop reaching the store before it closes (declared after it).
+  struct DetachDashboard {
+    DashboardListener* d;
+    ~DetachDashboard() {
+      if (d != nullptr) d->detach();
+    }
+  } detach_dashboard{dashboard.get()};
+  if (dashboard) {
+    if (!DashboardListener::privileged_port(*cfg)) {
+      if (auto st = dashboard->listen(log); !st) return fail("serve", st.error());
+    }
+    dashboard->attach(**store);
+  }
   // The submitter's children and sockets must never kill us with SIGPIPE.
   ::signal(SIGPIPE, SIG_IGN);
 
@@ -309,6 +445,7 @@ int run_serve(const Context& ctx, bool once) {
                         "reload: store.path, serve.user and tlsrpt.* take effect at restart");
           }
           setup = std::move(next);
+          if (dashboard) dashboard->reload(fresh, log);
           if (alert_service) {
             alert_service->set_config(fresh);
           } else if (alerts_wanted(*fresh)) {
