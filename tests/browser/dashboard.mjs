@@ -93,7 +93,8 @@ try {
 
   // ---- overview: the samples are from January 2026, so look at all time.
   await page.selectOption('#period', 'all');
-  await page.waitForFunction(() => location.hash.includes('period=all'));
+  // The new view replaces the old one when its data and charts are in.
+  await page.waitForSelector('main .view[data-route*="period=all"]');
   await page.waitForFunction(() => {
     const boxes = document.querySelectorAll('.chart-box');
     return boxes.length === 4 && [...boxes].every((b) => b.querySelector('svg, .error'));

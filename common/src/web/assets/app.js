@@ -343,7 +343,8 @@
     if (!login.hidden) return;
     const my = ++generation;
     const { parts, params } = parseHash();
-    const view = el('div', { className: 'view' });
+    // The view is shown once its data is in; data-route says which route it shows.
+    const view = el('div', { className: 'view', 'data-route': location.hash });
     setStatus('Loading…');
     try {
       if (parts[0] === 'overview') {
