@@ -247,7 +247,9 @@ class DashboardListener {
 
   static bool privileged_port(const config::Config& c) {
     const std::string port = c.dashboard.listen.substr(c.dashboard.listen.rfind(':') + 1);
-    return !port.empty() && port.size() < 4 && std::stoi(port) < 1024;
+    // Digits only ("" or junk: not privileged; HttpServer::start rejects it with a message).
+    return !port.empty() && port.size() < 4 &&
+           port.find_first_not_of("0123456789") == std::string::npos && std::stoi(port) < 1024;
   }
 
   Status listen(Logger& log) {
