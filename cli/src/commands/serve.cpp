@@ -330,16 +330,32 @@ int run_serve(const Context& ctx, bool once) {
     return kExitConfig;
   }
   // The dashboard: checked now; bound now only for a port below 1024 (see DashboardListener).
+  // A dashboard the file asks for (dashboard.listen set) must start; the built-in default
+  // (127.0.0.1:8470) is skipped with an error in the log when it has no token or its port is
+  // taken, so that reports are still sent.
+  const bool dashboard_asked = cfg->get("dashboard.listen").has_value();
   std::unique_ptr<DashboardListener> dashboard;
+  auto dashboard_failed = [&](const Error& e) {
+    if (dashboard_asked) return true;
+    log.error("serve",
+              "dashboard not started: " + e.message + " (dashboard.listen = \"\" turns it off)");
+    dashboard.reset();
+    return false;
+  };
   if (!once && !cfg->dashboard.listen.empty()) {
     auto d = DashboardListener::create(cfg);
     if (!d) {
-      log.error("serve", d.error().message);
-      return kExitConfig;
-    }
-    dashboard = std::move(*d);
-    if (DashboardListener::privileged_port(*cfg)) {
-      if (auto st = dashboard->listen(log); !st) return fail("serve", st.error());
+      if (dashboard_failed(d.error())) {
+        log.error("serve", d.error().message);
+        return kExitConfig;
+      }
+    } else {
+      dashboard = std::move(*d);
+      if (DashboardListener::privileged_port(*cfg)) {
+        if (auto st = dashboard->listen(log); !st && dashboard_failed(st.error())) {
+          return fail("serve", st.error());
+        }
+      }
     }
   }
   if (!cfg->serve.user.empty()) {
@@ -359,12 +375,13 @@ int run_serve(const Context& ctx, bool once) {
       if (d != nullptr) d->detach();
     }
   } detach_dashboard{dashboard.get()};
-  if (dashboard) {
-    if (!DashboardListener::privileged_port(*cfg)) {
-      if (auto st = dashboard->listen(log); !st) return fail("serve", st.error());
+  if (dashboard && !DashboardListener::privileged_port(*cfg)) {
+    if (auto st = dashboard->listen(log); !st && dashboard_failed(st.error())) {
+      return fail("serve", st.error());
     }
-    dashboard->attach(**store);
   }
+  detach_dashboard.d = dashboard.get();
+  if (dashboard) dashboard->attach(**store);
   // The submitter's children and sockets must never kill us with SIGPIPE.
   ::signal(SIGPIPE, SIG_IGN);
 

@@ -1770,12 +1770,9 @@ class Loader {
       // Read now as store.url-file is, so that check-config reports a missing or open file;
       // the web module reads it again at start and on reload (load_dashboard_token).
       if (!check("dashboard.token-file", file.front() == '/', "must be an absolute path")) {
-      } else if (auto text = detail::read_secret_file(file, "token", "the dashboard's token");
-                 !text) {
+      } else if (auto text = read_dashboard_token_file(file); !text) {
         check("dashboard.token-file", false, text.error().message);
-      } else if (check("dashboard.token-file", detail::is_bearer_token(*text),
-                       file + ": the token must be letters, digits and - . _ ~ + / (and = at "
-                              "the end only), as a bearer token is sent (RFC 6750 §2.1)")) {
+      } else {
         d.token_file = file;
       }
     }
@@ -2087,6 +2084,18 @@ std::shared_ptr<const Config> Config::defaults() {
     return r.config;
   }();
   return built_in;
+}
+
+Result<std::string> read_dashboard_token_file(const std::filesystem::path& path) {
+  auto text = detail::read_secret_file(path, "token", "the dashboard's token");
+  if (!text) return text;
+  if (!detail::is_bearer_token(*text)) {
+    return make_error(ErrorCode::Invalid,
+                      path.string() +
+                          ": the token must be letters, digits and - . _ ~ + / (and = at the end "
+                          "only), as a bearer token is sent (RFC 6750 §2.1)");
+  }
+  return text;
 }
 
 }  // namespace mailreport::config

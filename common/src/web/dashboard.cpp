@@ -569,28 +569,11 @@ Result<std::string> load_dashboard_token(const config::DashboardConfig& config) 
   }
   if (!config.token.empty()) return config.token;
   if (config.token_file.empty()) return std::string();
-  const std::string name = "dashboard.token-file " + config.token_file.string();
-  struct stat st {};
-  if (::stat(config.token_file.c_str(), &st) != 0) {
-    return make_error(ErrorCode::Io, name + ": " + std::strerror(errno));
-  }
-  if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
-    return make_error(ErrorCode::Invalid,
-                      name + ": readable by group or others (chmod 600 or 400 it)");
-  }
-  std::ifstream in(config.token_file, std::ios::binary);
-  if (!in) return make_error(ErrorCode::Io, name + ": cannot open");
-  std::ostringstream content;
-  content << in.rdbuf();
-  std::string token = content.str();
-  // One line; a trailing newline (echo > file) is not part of the token.
-  while (!token.empty() && (token.back() == '\n' || token.back() == '\r' || token.back() == ' ' ||
-                            token.back() == '\t')) {
-    token.pop_back();
-  }
-  if (token.empty()) return make_error(ErrorCode::Invalid, name + ": empty");
-  if (token.find_first_of(" \t\r\n") != std::string::npos) {
-    return make_error(ErrorCode::Invalid, name + ": the token must be one word");
+  // The configuration's own reader: a file closed to other users (root:mailreport 0640 is
+  // what the Debian package makes), one bearer token.
+  auto token = config::read_dashboard_token_file(config.token_file);
+  if (!token) {
+    return make_error(token.error().code, "dashboard.token-file: " + token.error().message);
   }
   return token;
 }

@@ -208,6 +208,11 @@ struct StoreConfig {
 // ?password=***), for every message that shows a store URL.
 std::string mask_url_password(std::string_view url);
 
+// The bearer token held by dashboard.token-file, read and checked as the configuration checks
+// it: a regular file closed to other users (its group may read it: root:mailreport 0640), one
+// line of RFC 6750 §2.1 token characters. Invalid with a message naming the file otherwise.
+Result<std::string> read_dashboard_token_file(const std::filesystem::path& path);
+
 struct LmtpConfig {
   std::string hostname;  // lmtp.hostname: greeting name, default report.submitter
   std::filesystem::path unix_socket = "/run/mailreport/lmtp.sock";  // lmtp.unix-socket; "" = off

@@ -35,8 +35,8 @@ struct DashboardContext {
 
 Handler make_dashboard_handler(DashboardContext context);
 
-// The token from dashboard.token / dashboard.token-file (the file must not be readable by
-// group or others). Invalid / Io with a message naming the key.
+// The token from dashboard.token / dashboard.token-file (config::read_dashboard_token_file:
+// closed to other users, its group may read it). Invalid / Io with a message naming the key.
 Result<std::string> load_dashboard_token(const config::DashboardConfig& config);
 
 }  // namespace mailreport::web
