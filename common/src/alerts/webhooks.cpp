@@ -48,31 +48,11 @@ namespace {
 
 constexpr std::size_t kBatch = 100;
 constexpr std::int64_t kMaxBackoff = 600;  // seconds
-constexpr std::size_t kReplyCap = 512;
 
 std::int64_t backoff_seconds(unsigned attempts) {
   // 1s, 2s, 4s, ... after the first, second, third failure; at most 10 minutes.
   if (attempts >= 10) return kMaxBackoff;
   return std::min<std::int64_t>(kMaxBackoff, std::int64_t{1} << attempts);
-}
-
-// CURLOPT_WRITEFUNCTION: C callback; nothing may throw past it.
-extern "C" size_t keep_webhook_reply(char* data, size_t size, size_t nmemb, void* user) noexcept {
-  auto* reply = static_cast<std::string*>(user);
-  const std::size_t n = size * nmemb;
-  try {
-    if (reply->size() < kReplyCap) reply->append(data, std::min(n, kReplyCap - reply->size()));
-  } catch (...) {
-  }
-  return n;
-}
-
-std::string one_line(std::string s) {
-  for (char& c : s) {
-    if (c == '\r' || c == '\n' || c == '\t') c = ' ';
-  }
-  while (!s.empty() && s.back() == ' ') s.pop_back();
-  return s;
 }
 
 struct PostResult {
@@ -115,17 +95,17 @@ PostResult post(const config::WebhookConfig& hook, const std::string& body) {
     curl_easy_setopt(c, CURLOPT_USERNAME, hook.auth_username.c_str());
     curl_easy_setopt(c, CURLOPT_PASSWORD, hook.auth_secret.c_str());
   }
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, keep_webhook_reply);
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, &outbound::curl::keep_reply_start);
   curl_easy_setopt(c, CURLOPT_WRITEDATA, &reply);
   CURLcode rc = curl_easy_perform(c);
   if (rc != CURLE_OK) {
-    return {false, one_line(errbuf[0] != '\0' ? errbuf : curl_easy_strerror(rc))};
+    return {false, outbound::curl::one_line(errbuf[0] != '\0' ? errbuf : curl_easy_strerror(rc))};
   }
   long status = 0;
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
   if (status >= 200 && status < 300) return {true, {}};
   std::string why = "HTTP " + std::to_string(status);
-  if (!reply.empty()) why += ": " + one_line(reply);
+  if (!reply.empty()) why += ": " + outbound::curl::one_line(reply);
   return {false, why};
 }
 

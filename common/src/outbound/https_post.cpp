@@ -25,28 +25,6 @@ namespace {
 
 using curl::SlistPtr;
 
-constexpr std::size_t kReplyCap = 512;  // bytes of the answer's body kept for the detail
-
-// CURLOPT_WRITEFUNCTION: C callback, nothing in it can throw past it (std::string::append of a
-// capped size; a bad_alloc is caught).
-extern "C" size_t keep_reply(char* data, size_t size, size_t nmemb, void* user) noexcept {
-  auto* reply = static_cast<std::string*>(user);
-  const std::size_t n = size * nmemb;
-  try {
-    if (reply->size() < kReplyCap) reply->append(data, std::min(n, kReplyCap - reply->size()));
-  } catch (...) {
-  }
-  return n;
-}
-
-std::string one_line(std::string s) {
-  for (char& c : s) {
-    if (c == '\r' || c == '\n' || c == '\t') c = ' ';
-  }
-  while (!s.empty() && s.back() == ' ') s.pop_back();
-  return s;
-}
-
 class CurlHttpsPoster final : public HttpsPoster {
  public:
   explicit CurlHttpsPoster(HttpsPostOptions options) : options_(std::move(options)) {}
@@ -78,7 +56,7 @@ class CurlHttpsPoster final : public HttpsPoster {
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
     const std::string ca = options_.ca_file.string();
     if (!ca.empty()) curl_easy_setopt(c, CURLOPT_CAINFO, ca.c_str());
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, &keep_reply);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, &curl::keep_reply_start);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &reply);
     curl_easy_setopt(c, CURLOPT_TIMEOUT, static_cast<long>(options_.timeout.count()));
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT,
@@ -89,15 +67,15 @@ class CurlHttpsPoster final : public HttpsPoster {
     if (rc == CURLE_UNSUPPORTED_PROTOCOL || rc == CURLE_URL_MALFORMAT) {
       // Not an https URL we can use: trying again will not help.
       return {SubmitStatus::PermFail,
-              url + ": " + one_line(errbuf[0] != '\0' ? errbuf : curl_easy_strerror(rc))};
+              url + ": " + curl::one_line(errbuf[0] != '\0' ? errbuf : curl_easy_strerror(rc))};
     }
     if (rc != CURLE_OK) {
       // No answer: connection refused, DNS, TLS handshake, timeout — try again later.
       const std::string why = errbuf[0] != '\0' ? errbuf : curl_easy_strerror(rc);
-      return {SubmitStatus::TempFail, url + ": " + one_line(why)};
+      return {SubmitStatus::TempFail, url + ": " + curl::one_line(why)};
     }
     std::string detail = url + ": HTTP " + std::to_string(status);
-    if (!reply.empty()) detail += ": " + one_line(reply);
+    if (!reply.empty()) detail += ": " + curl::one_line(reply);
     if (status >= 200 && status < 300) return {SubmitStatus::Sent, detail};
     // RFC 8460 §5.5 asks for retries; a server error, 429 Too Many Requests and 408 Request
     // Timeout may pass, anything else the receiver refused for good.
