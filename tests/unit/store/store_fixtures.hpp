@@ -203,10 +203,13 @@ inline std::unique_ptr<store::Store> open_store(const std::filesystem::path& pat
   return s ? std::move(*s) : nullptr;
 }
 
-// SQL that turns a store back from migration 5 to 4 (for tests of older migrations, which
-// undo the newest ones first so that reopening applies them again).
+// SQL that turns a store back from the newest migration to 4 (for tests of older migrations,
+// which undo the newest ones first so that reopening applies them again): migration 6, then 5.
 inline constexpr const char* kUndoMigration5 =
-    "DROP INDEX evaluations_unreported;"
+    "DROP TABLE webhook_events; DROP TABLE alert_watermarks; DROP TABLE metrics;"
+    " DROP INDEX reports_begin;"
+    " DELETE FROM schema_version WHERE version = 6;"
+    " DROP INDEX evaluations_unreported;"
     " ALTER TABLE evaluations DROP COLUMN reported;"
     " DROP TABLE aggregate_watermarks; DROP TABLE aggregate_reports;"
     " DROP TABLE tls_count_failures; DROP TABLE tls_counts;"
