@@ -49,7 +49,9 @@
 #include "mailreport/outbound/outbox_runner.hpp"
 #include "mailreport/outbound/signer.hpp"
 #include "mailreport/outbound/submit.hpp"
+#include "mailreport/store/metrics_flusher.hpp"
 #include "mailreport/util/log.hpp"
+#include "mailreport/util/metrics.hpp"
 #include "mailreport/util/privileges.hpp"
 #include "mailreport/web/dashboard.hpp"
 #include "mailreport/web/http_server.hpp"
@@ -368,6 +370,9 @@ int run_serve(const Context& ctx, bool once) {
   // Opened as the unprivileged user, so that the store's WAL/SHM files stay its own.
   auto store = open_configured_store(*cfg, StoreAccess::ReadWrite);
   if (!store) return fail("serve", store.error());
+  // What this process counts (outbox, aggregate builds, TLS collector; docs/metrics.md) goes
+  // to the store for /metrics; declared after the store, so its last write comes first.
+  mailreport::store::MetricsFlusher metrics_flusher(**store, Metrics::process(), log);
   // The dashboard's requests stop reaching the store before it closes (declared after it).
   struct DetachDashboard {
     DashboardListener* d;
