@@ -23,8 +23,10 @@
 #include "mailreport/config/config.hpp"
 #include "mailreport/ingest/store_ingestor.hpp"
 #include "mailreport/lmtp/server.hpp"
+#include "mailreport/store/metrics_flusher.hpp"
 #include "mailreport/store/open_store.hpp"
 #include "mailreport/util/log.hpp"
+#include "mailreport/util/metrics.hpp"
 #include "mailreport/util/privileges.hpp"
 
 namespace {
@@ -122,6 +124,9 @@ int main(int argc, char** argv) {
     io.suppress_after = cfg->report.suppress_after;
     ingest::StoreIngestor ingestor(**opened, log, io);
     forward.target = &ingestor;
+    // Writes what this process counts (docs/metrics.md) to the store for mailreport serve's
+    // /metrics; destroyed (a last write) before the store closes.
+    store::MetricsFlusher metrics_flusher(**opened, Metrics::process(), log);
 
     if (auto st = server.start(); !st) {
       log.error("lmtp", st.error().message);
@@ -146,6 +151,7 @@ int main(int argc, char** argv) {
     }
     ::sd_notify(0, "STOPPING=1");
     server.stop(kStopGrace);
+    metrics_flusher.stop();  // after the last session: its counts are in the last write
   } catch (const std::exception& e) {
     log.error("lmtp", std::string("fatal: ") + e.what());
     return kExitFailure;

@@ -3,6 +3,8 @@
 // See session.hpp for what is and is not done.
 #include "mailreport/lmtp/session.hpp"
 
+#include "mailreport/util/metrics.hpp"
+
 #include <algorithm>
 #include <cctype>
 #include <exception>
@@ -35,6 +37,14 @@ bool iequals(std::string_view a, std::string_view b) {
 
 bool istarts_with(std::string_view s, std::string_view prefix) {
   return s.size() >= prefix.size() && iequals(s.substr(0, prefix.size()), prefix);
+}
+
+// Counts one LMTP message by outcome (docs/metrics.md); once per message, so the registry's
+// look-up is no cost worth caching.
+void count_message(std::string_view outcome) {
+  Metrics::process()
+      .counter("mailreport_lmtp_messages_total", "outcome=\"" + std::string(outcome) + "\"")
+      .fetch_add(1, std::memory_order_relaxed);
 }
 
 std::string_view trim_spaces(std::string_view s) {
@@ -198,6 +208,9 @@ bool Session::idle() const noexcept {
 
 void Session::greet() {
   // RFC 5321 §4.3.1 greeting; no enhanced code before LHLO (RFC 2034 §3).
+  Metrics::process()
+      .counter("mailreport_lmtp_sessions_total")
+      .fetch_add(1, std::memory_order_relaxed);
   say(220, "", opt_.hostname + " LMTP mailreport ready");
 }
 
@@ -333,10 +346,12 @@ void Session::end_of_data() {
   if (data_.too_big) {
     log_.info(ctx, what + " size>" + std::to_string(opt_.message_size) +
                        " outcome=rejected (message too big)");
+    count_message("rejected");
     reply_each(552, "5.3.4", "message exceeds fixed maximum message size");
   } else if (data_.line_too_long) {
     log_.info(ctx, what + " outcome=rejected (line longer than " +
                        std::to_string(opt_.line_length) + " bytes)");
+    count_message("rejected");
     reply_each(552, "5.3.4", "line too long");
   } else {
     std::uint64_t size = spool_.size();
@@ -344,6 +359,7 @@ void Session::end_of_data() {
     auto input = spool_.finish(ctx);
     if (!input) {
       log_.error(ctx, what + " outcome=spool error: " + input.error().describe());
+      count_message("tempfail");
       reply_each(451, "4.3.0", "temporary failure spooling the message, try again later");
     } else {
       ingest::Envelope env;
@@ -364,16 +380,20 @@ void Session::end_of_data() {
       if (!result->ok()) {
         // Nothing committed: the MTA keeps the message and retries.
         log_.error(ctx, what + " outcome=store error: " + result->error().describe());
+        count_message("tempfail");
         reply_each(451, "4.3.0", "temporary failure storing the message, try again later");
       } else {
         const ingest::Outcome& o = result->value();
         std::string outcome;
         if (o.parse_error) {
           outcome = "parse error: " + *o.parse_error;
+          count_message("unparsed");
         } else if (o.reports_stored == 0 && o.duplicates > 0) {
           outcome = "duplicate";
+          count_message("duplicate");
         } else {
           outcome = "reports stored";
+          count_message("stored");
         }
         log_.info(ctx, what + " message=" + std::to_string(o.message_id) +
                            " reports=" + std::to_string(o.reports_stored) +

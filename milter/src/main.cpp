@@ -38,8 +38,10 @@
 #include "mailreport/milter/environment.hpp"
 #include "mailreport/milter/libmilter.hpp"
 #include "mailreport/milter/writer.hpp"
+#include "mailreport/store/metrics_flusher.hpp"
 #include "mailreport/store/open_store.hpp"
 #include "mailreport/util/log.hpp"
+#include "mailreport/util/metrics.hpp"
 #include "mailreport/util/privileges.hpp"
 
 namespace {
@@ -201,6 +203,9 @@ int main(int argc, char** argv) {
       return kExitSoftware;
     }
 
+    // Writes what this process counts (docs/metrics.md) to the store for mailreport serve's
+    // /metrics. Made before the writer, so destroyed after it: the last write has its counts.
+    store::MetricsFlusher metrics_flusher(*store, Metrics::process(), log);
     milter::StoreSink sink(*store);
     milter::WriterOptions wo;
     wo.capacity = cfg->milter.queue_size;
@@ -249,7 +254,8 @@ int main(int argc, char** argv) {
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);
     serving.join();
     const bool idle = lm.wait_idle(kSessionGrace);
-    writer.stop();  // writes every queued evaluation
+    writer.stop();           // writes every queued evaluation
+    metrics_flusher.stop();  // the last counts, the writer's included
     const auto stats = writer.stats();
     log.info("milter", "stopped: " + std::to_string(stats.written) + " evaluation(s) written, " +
                            std::to_string(stats.dropped) + " dropped, " +

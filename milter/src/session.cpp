@@ -4,18 +4,43 @@
 #include "mailreport/milter/session.hpp"
 
 #include <algorithm>
+#include <array>
+#include <atomic>
 #include <cctype>
 #include <ctime>
 #include <utility>
 
 #include "dsn.hpp"
 #include "mailreport/auth/authres.hpp"
+#include "mailreport/util/metrics.hpp"
 
 namespace mailreport::milter {
 
 namespace {
 
 constexpr std::string_view kAuthResults = "Authentication-Results";
+
+// This process's counters (docs/metrics.md), looked up once: a session only increments
+// atomics (relaxed), it never takes the registry's lock.
+struct Counters {
+  std::atomic<std::uint64_t>* sessions = nullptr;
+  std::array<std::atomic<std::uint64_t>*, 5> messages{};  // by auth::DmarcResult
+};
+
+const Counters& counters() {
+  static const Counters c = [] {
+    Metrics& m = Metrics::process();
+    Counters out;
+    out.sessions = &m.counter("mailreport_milter_sessions_total");
+    for (auto r : {auth::DmarcResult::None, auth::DmarcResult::Pass, auth::DmarcResult::Fail,
+                   auth::DmarcResult::TempError, auth::DmarcResult::PermError}) {
+      out.messages[static_cast<std::size_t>(r)] = &m.counter(
+          "mailreport_milter_messages_total", "result=\"" + std::string(auth::to_string(r)) + "\"");
+    }
+    return out;
+  }();
+  return c;
+}
 
 std::string lower(std::string_view s) {
   std::string out(s);
@@ -149,6 +174,7 @@ void Session::reset_message() {
 }
 
 Decision Session::connect(std::string_view hostname, std::string_view ip, const Macros& macros) {
+  counters().sessions->fetch_add(1, std::memory_order_relaxed);
   client_host_ = std::string(hostname);
   client_ip_ = normalize_ip(ip);
   const auto& m = env_->config->milter;
@@ -329,6 +355,9 @@ Decision Session::eom(const Macros& macros) {
   ev.trusted_upstream = m.trusted_spf.has_value() || m.trusted_dkim.has_value();
   if (env_->dmarc) ev.dmarc = env_->dmarc->evaluate(m.from_headers, ev.spf, ev.dkim);
   ev.header_from = ev.dmarc.header_from;
+  if (const auto r = static_cast<std::size_t>(ev.dmarc.result); r < counters().messages.size()) {
+    counters().messages[r]->fetch_add(1, std::memory_order_relaxed);
+  }
 
   const Decision decision = enforce(ev);
 

@@ -12,11 +12,42 @@
 #include <vector>
 
 #include "mailreport/store/store.hpp"
+#include "mailreport/util/metrics.hpp"
 
 namespace mailreport::milter {
 
+namespace {
+
+// This process's counters (docs/metrics.md), looked up once; increments are relaxed atomics.
+struct Counters {
+  std::atomic<std::uint64_t>& recorded;
+  std::atomic<std::uint64_t>& reports_queued;
+  std::atomic<std::uint64_t>& reports_limited;
+  std::atomic<std::uint64_t>& overflow;
+};
+
+Counters& counters() {
+  static Counters c{
+      Metrics::process().counter("mailreport_evaluations_recorded_total"),
+      Metrics::process().counter("mailreport_failure_reports_queued_total"),
+      Metrics::process().counter("mailreport_failure_reports_rate_limited_total"),
+      Metrics::process().counter("mailreport_milter_queue_overflow_total"),
+  };
+  return c;
+}
+
+constexpr std::string_view kQueueDepth = "mailreport_milter_queue_depth";
+
+}  // namespace
+
 Status StoreSink::write(std::span<const auth::Evaluation> batch) {
-  return store_.record_evaluations(batch);
+  auto stats = store_.record_evaluations_counted(batch);
+  if (!stats) return std::move(stats).error();
+  Counters& c = counters();
+  c.recorded.fetch_add(stats->rows, std::memory_order_relaxed);
+  c.reports_queued.fetch_add(stats->reports_queued, std::memory_order_relaxed);
+  c.reports_limited.fetch_add(stats->reports_limited, std::memory_order_relaxed);
+  return {};
 }
 
 BackgroundWriter::BackgroundWriter(EvaluationSink& sink, Logger& log, WriterOptions options)
@@ -38,6 +69,7 @@ bool BackgroundWriter::push(auth::Evaluation evaluation) {
   if (stopping_ || queue_.size() >= options_.capacity) {
     ++stats_.dropped;
     ++dropped_unlogged_;
+    counters().overflow.fetch_add(1, std::memory_order_relaxed);
     const auto now = std::chrono::steady_clock::now();
     if (!overflow_logged_ || now - last_overflow_log_ >= options_.overflow_log_interval) {
       overflow_logged_ = true;
@@ -124,7 +156,10 @@ void BackgroundWriter::run() {
     }
     const std::size_t n = taken.size();
     in_flight_ = n;
+    const std::size_t left = queue_.size();
     lock.unlock();
+    // Sampled here, off the sessions' path: what waits behind the batch being written.
+    Metrics::process().set_gauge(kQueueDepth, {}, static_cast<std::int64_t>(left));
     batch.assign(std::make_move_iterator(taken.begin()), std::make_move_iterator(taken.end()));
     taken.clear();
     lock.lock();

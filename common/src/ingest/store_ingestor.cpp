@@ -9,6 +9,8 @@
 #include <chrono>
 #include <exception>
 
+#include "mailreport/util/metrics.hpp"
+
 namespace mailreport::ingest {
 
 namespace {
@@ -58,6 +60,7 @@ std::string returned_message_id(const report::DsnReport& dsn) {
 
 // Passes everything to the store's writer and notes, for each DSN the writer stored as new
 // (not a duplicate), the returned Message-ID and why delivery failed, when a recipient failed.
+// Counts the reports the writer stored as new, by type.
 class BounceNotingSink final : public report::ReportSink {
  public:
   BounceNotingSink(store::ReportWriter& inner,
@@ -69,10 +72,23 @@ class BounceNotingSink final : public report::ReportSink {
     return inner_.dmarc_record(std::move(r));
   }
   Status dmarc_end(const report::DmarcHeader& h, const std::vector<std::string>& e) override {
-    return inner_.dmarc_end(h, e);
+    const std::size_t before = inner_.stored();
+    Status st = inner_.dmarc_end(h, e);
+    note_stored(report::ReportType::DmarcAggregate, before);
+    return st;
   }
-  Status tls(report::TlsReport&& r) override { return inner_.tls(std::move(r)); }
-  Status arf(report::ArfReport&& r) override { return inner_.arf(std::move(r)); }
+  Status tls(report::TlsReport&& r) override {
+    const std::size_t before = inner_.stored();
+    Status st = inner_.tls(std::move(r));
+    note_stored(report::ReportType::TlsAggregate, before);
+    return st;
+  }
+  Status arf(report::ArfReport&& r) override {
+    const std::size_t before = inner_.stored();
+    Status st = inner_.arf(std::move(r));
+    note_stored(report::ReportType::Arf, before);
+    return st;
+  }
   Status dsn(report::DsnReport&& r) override {
     std::string id = returned_message_id(r);
     std::string reason;
@@ -85,16 +101,42 @@ class BounceNotingSink final : public report::ReportSink {
     }
     const std::size_t before = inner_.stored();
     Status st = inner_.dsn(std::move(r));
+    note_stored(report::ReportType::Dsn, before);
     if (st && inner_.stored() > before && !id.empty() && !reason.empty()) {
       bounces_.emplace_back(std::move(id), std::move(reason));
     }
     return st;
   }
 
+  const std::array<std::size_t, 4>& stored_by_type() const noexcept { return by_type_; }
+
  private:
+  void note_stored(report::ReportType type, std::size_t before) {
+    const std::size_t now = inner_.stored();
+    if (now > before) by_type_[static_cast<std::size_t>(type)] += now - before;
+  }
+
+  std::array<std::size_t, 4> by_type_{};
   store::ReportWriter& inner_;
   std::vector<std::pair<std::string, std::string>>& bounces_;
 };
+
+// Counts a committed message in this process's metrics (docs/metrics.md). Only ingest()
+// counts: a reparse does not receive anything.
+void count_received(const Outcome& outcome) {
+  Metrics& m = Metrics::process();
+  for (auto type : {report::ReportType::DmarcAggregate, report::ReportType::TlsAggregate,
+                    report::ReportType::Arf, report::ReportType::Dsn}) {
+    const std::size_t n = outcome.stored_by_type[static_cast<std::size_t>(type)];
+    if (n == 0) continue;
+    m.counter("mailreport_reports_received_total",
+              std::string("type=\"") + report::to_string(type) + "\"")
+        .fetch_add(n, std::memory_order_relaxed);
+  }
+  if (outcome.parse_error) {
+    m.counter("mailreport_parse_failures_total").fetch_add(1, std::memory_order_relaxed);
+  }
+}
 
 }  // namespace
 
@@ -118,6 +160,7 @@ Result<Outcome> StoreIngestor::extract_into(
   out.message_id = message_id;
   out.reports_stored = writer->stored();
   out.duplicates = writer->duplicates();
+  out.stored_by_type = sink.stored_by_type();
 
   std::string notes;
   if (extracted) {
@@ -174,6 +217,7 @@ Result<Outcome> StoreIngestor::ingest(const Envelope& envelope, const Input& mes
     return std::move(st).error();
   }
   tx->reset();  // the write lock is needed again below
+  count_received(*outcome);
   count_bounces(bounces, meta.received_at, ctx);
   return outcome;
 }

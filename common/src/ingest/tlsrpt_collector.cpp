@@ -15,6 +15,8 @@
 // sockets.
 #include "mailreport/ingest/tlsrpt_collector.hpp"
 
+#include "mailreport/util/metrics.hpp"
+
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -77,6 +79,11 @@ struct TlsrptBatcher::Impl {
   unsigned logged_in_window = 0;
   std::uint64_t suppressed = 0;
   bool store_failing = false;  // log a store failure once until it recovers
+  // This process's counters (docs/metrics.md), looked up once.
+  std::atomic<std::uint64_t>& ok_metric =
+      Metrics::process().counter("mailreport_tls_datagrams_total", "result=\"ok\"");
+  std::atomic<std::uint64_t>& rejected_metric =
+      Metrics::process().counter("mailreport_tls_datagrams_total", "result=\"rejected\"");
 
   Impl(store::Store& s, Logger& l, std::size_t size)
       : store(s), log(l), batch_size(size == 0 ? 1 : size) {}
@@ -101,6 +108,7 @@ struct TlsrptBatcher::Impl {
 
   void reject(std::string_view datagram, std::string reason, std::int64_t received_at) {
     ++stats.rejected;
+    rejected_metric.fetch_add(1, std::memory_order_relaxed);
     if (reason.size() > kMaxReasonText) reason.resize(kMaxReasonText);
     log_invalid(received_at, reason);
     if (auto st = store.record_tls_rejected(datagram, reason, received_at); !st) {
@@ -116,6 +124,7 @@ struct TlsrptBatcher::Impl {
       reject(datagram, parsed.error().message, received_at);
       return;
     }
+    ok_metric.fetch_add(1, std::memory_order_relaxed);
     // One batch per UTC day: record_tls_results counts a batch under the day of its time.
     if (batches.empty() || batches.back().datagrams.size() >= batch_size ||
         utc_day(batches.back().received_at) != utc_day(received_at)) {

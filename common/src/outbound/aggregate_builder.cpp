@@ -28,6 +28,8 @@
 // Not done here: destination verification, size limits and sending (the outbox runner).
 #include "mailreport/outbound/aggregate_builder.hpp"
 
+#include "mailreport/util/metrics.hpp"
+
 #include <algorithm>
 #include <cstdio>
 #include <ctime>
@@ -201,6 +203,12 @@ Result<BuildStats> AggregateBuilder::run(const BuildOptions& options) {
       if (!last && batch.reports.empty() && batch.reported.empty()) return {};
       auto ids = store_.commit_aggregate_batch(batch);
       if (!ids) return std::move(ids).error();
+      // Counted once committed (docs/metrics.md); `kind` is one of the store's kind names.
+      if (!batch.reports.empty()) {
+        Metrics::process()
+            .counter("mailreport_aggregate_reports_built_total", "kind=\"" + kind + "\"")
+            .fetch_add(batch.reports.size(), std::memory_order_relaxed);
+      }
       batch.reports.clear();
       batch.reported.clear();
       batch_bytes = 0;

@@ -47,6 +47,7 @@
 #include "mailreport/outbound/failure_report.hpp"
 #include "mailreport/store/aggregate_payload.hpp"
 #include "mailreport/store/failure_payload.hpp"
+#include "mailreport/util/metrics.hpp"
 
 namespace mailreport::outbound {
 
@@ -123,6 +124,14 @@ std::uint64_t min_limit(std::uint64_t a, std::uint64_t b) {
   return std::min(a, b);
 }
 
+// Counts an entry's outcome in this process's metrics (docs/metrics.md), by the entry's kind
+// (one of the store's kind constants: no character that needs escaping in a label).
+void count_outcome(std::string_view metric, const store::OutboxEntry& e) {
+  Metrics::process()
+      .counter(metric, "kind=\"" + e.kind + "\"")
+      .fetch_add(1, std::memory_order_relaxed);
+}
+
 }  // namespace
 
 // One pass's clock and counters, and the recording of one entry's outcome. A store failure
@@ -142,6 +151,7 @@ struct OutboxRunner::Pass {
     log.warning(context_of(e), "failed: " + e.kind + " to " + e.recipient + ": " + why);
     record(e, store.outbox_failed(e.id, now, why), "failure");
     ++stats.failed;
+    count_outcome("mailreport_reports_failed_total", e);
   }
   void retry_or_expire(const store::OutboxEntry& e, const std::string& why) {
     if (now - e.created_at >= max_age) {
@@ -154,18 +164,21 @@ struct OutboxRunner::Pass {
                                 std::to_string(next) + ": " + why);
     record(e, store.outbox_retry(e.id, next, why), "retry");
     ++stats.retried;
+    count_outcome("mailreport_reports_retried_total", e);
   }
   // Not attempted: back in an hour (expires like any other entry).
   void put_back(const store::OutboxEntry& e, const std::string& why) {
     log.warning(context_of(e), why);
     record(e, store.outbox_retry(e.id, now + kPutBackDelay, why), "retry");
     ++stats.retried;
+    count_outcome("mailreport_reports_retried_total", e);
   }
   void sent(const store::OutboxEntry& e, const std::string& to, const std::string& message_id) {
     log.info(context_of(e), "sent " + e.kind + " to " + to +
                                 (message_id.empty() ? std::string() : " as <" + message_id + ">"));
     record(e, store.outbox_sent(e.id, now, message_id), "sending");
     ++stats.sent;
+    count_outcome("mailreport_reports_sent_total", e);
   }
 };
 

@@ -8,6 +8,7 @@
 // reason. Only a store failure is an error (the receiver answers 451 4.3.0).
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -30,6 +31,8 @@ struct Outcome {
   std::int64_t message_id = 0;  // id of the stored raw message
   std::size_t reports_stored = 0;
   std::size_t duplicates = 0;
+  // reports_stored by type, indexed by report::ReportType (for the received-reports metric).
+  std::array<std::size_t, 4> stored_by_type{};
   std::optional<std::string> parse_error;  // why nothing could be parsed, if so
 };
 
