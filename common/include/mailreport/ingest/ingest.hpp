@@ -31,9 +31,9 @@ struct Outcome {
   std::int64_t message_id = 0;  // id of the stored raw message
   std::size_t reports_stored = 0;
   std::size_t duplicates = 0;
+  std::optional<std::string> parse_error;  // why nothing could be parsed, if so
   // reports_stored by type, indexed by report::ReportType (for the received-reports metric).
   std::array<std::size_t, 4> stored_by_type{};
-  std::optional<std::string> parse_error;  // why nothing could be parsed, if so
 };
 
 class Ingestor {
