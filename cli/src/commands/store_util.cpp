@@ -1,13 +1,13 @@
 // Helpers shared by the data commands (see store_util.hpp).
 #include "commands/store_util.hpp"
 
-#include <charconv>
 #include <ctime>
 #include <filesystem>
 #include <iostream>
 
 #include "cli.hpp"
 #include "mailreport/report/json.hpp"
+#include "mailreport/util/day.hpp"
 
 namespace mailreport::cli {
 
@@ -43,27 +43,9 @@ const char* short_name(report::ReportType type) noexcept {
 }
 
 Result<std::int64_t> parse_date_arg(std::string_view text) {
-  auto bad = [&] {
-    return make_error(ErrorCode::Invalid,
-                      "date '" + std::string(text) + "': expected YYYY-MM-DD or epoch seconds");
-  };
-  std::int64_t epoch = 0;
-  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), epoch);
-  if (ec == std::errc() && p == text.data() + text.size() && !text.empty()) return epoch;
-  int y = 0, m = 0, d = 0;
-  if (text.size() != 10 || text[4] != '-' || text[7] != '-') return bad();
-  auto num = [&](std::size_t pos, std::size_t len, int& out) {
-    auto r = std::from_chars(text.data() + pos, text.data() + pos + len, out);
-    return r.ec == std::errc() && r.ptr == text.data() + pos + len;
-  };
-  if (!num(0, 4, y) || !num(5, 2, m) || !num(8, 2, d) || m < 1 || m > 12 || d < 1 || d > 31) {
-    return bad();
-  }
-  std::tm tm{};
-  tm.tm_year = y - 1900;
-  tm.tm_mon = m - 1;
-  tm.tm_mday = d;
-  return static_cast<std::int64_t>(timegm(&tm));
+  if (auto t = parse_day_or_epoch(text)) return *t;
+  return make_error(ErrorCode::Invalid,
+                    "date '" + std::string(text) + "': expected YYYY-MM-DD or epoch seconds");
 }
 
 namespace {

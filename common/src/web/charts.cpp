@@ -15,20 +15,20 @@
 #include "mailreport/web/charts.hpp"
 
 #include <algorithm>
-#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <map>
 #include <string_view>
 
+#include "web/request_args.hpp"
+
 namespace mailreport::web {
 
 namespace {
 
 constexpr std::int64_t kDay = 86400;
-constexpr std::int64_t kDefaultPeriod = 30 * kDay;  // the API's default `from`: now - 30 days
-constexpr std::int64_t kMaxFilledDays = 400;        // longer periods show data days only
+constexpr std::int64_t kMaxFilledDays = 400;  // longer periods show data days only
 constexpr const char* kFont = "sans-serif";
 
 // Colours shared with the page's legend (app.css uses the same ones).
@@ -307,35 +307,6 @@ std::string day_label(std::int64_t day) {
   return buf;
 }
 
-// `from` / `to`: YYYY-MM-DD (UTC midnight) or epoch seconds.
-std::optional<std::int64_t> parse_time(std::string_view s) {
-  if (s.empty()) return std::nullopt;
-  if (s.size() == 10 && s[4] == '-' && s[7] == '-') {
-    int y = 0;
-    unsigned m = 0, d = 0;
-    auto digits = [](std::string_view part, auto& out) {
-      auto [p, ec] = std::from_chars(part.data(), part.data() + part.size(), out);
-      return ec == std::errc{} && p == part.data() + part.size();
-    };
-    if (!digits(s.substr(0, 4), y) || !digits(s.substr(5, 2), m) || !digits(s.substr(8, 2), d)) {
-      return std::nullopt;
-    }
-    using namespace std::chrono;
-    const year_month_day ymd{year{y}, month{m}, day{d}};
-    if (!ymd.ok()) return std::nullopt;
-    return static_cast<std::int64_t>(sys_days{ymd}.time_since_epoch().count()) * kDay;
-  }
-  std::int64_t v = 0;
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc{} || p != s.data() + s.size() || v < 0) return std::nullopt;
-  return v;
-}
-
-std::string query_arg(const Request& request, const std::string& name) {
-  auto it = request.query.find(name);
-  return it == request.query.end() ? std::string() : it->second;
-}
-
 Response svg_response(std::string body) {
   Response r;
   r.status = 200;
@@ -380,19 +351,7 @@ std::optional<Response> handle_chart(const Request& request, store::Store& store
   const std::string_view name = path.substr(kPrefix.size());
 
   store::SeriesQuery q;
-  q.domain = query_arg(request, "domain");
-  q.source_ip = query_arg(request, "source_ip");
-  q.from = now - kDefaultPeriod;
-  for (const char* key : {"from", "to"}) {
-    const std::string value = query_arg(request, key);
-    if (value.empty()) continue;
-    auto t = parse_time(value);
-    if (!t) {
-      return Response::error(
-          400, std::string(key) + ": expected YYYY-MM-DD or epoch seconds, got \"" + value + "\"");
-    }
-    (std::string_view(key) == "from" ? q.from : q.to) = *t;
-  }
+  if (auto bad = series_args(request, now, true, q)) return Response::error(400, bad->message);
 
   if (name == "dmarc-daily.svg") {
     auto points = store.dmarc_daily(q);
@@ -425,13 +384,10 @@ std::optional<Response> handle_chart(const Request& request, store::Store& store
   }
   if (name == "top-sources.svg") {
     std::size_t limit = 10;
-    if (std::string l = query_arg(request, "limit"); !l.empty()) {
-      std::size_t v = 0;
-      auto [p, ec] = std::from_chars(l.data(), l.data() + l.size(), v);
-      if (ec != std::errc{} || p != l.data() + l.size() || v == 0) {
-        return Response::error(400, "limit: expected a positive number");
-      }
-      limit = std::min<std::size_t>(v, 50);
+    if (std::string l = request.arg("limit"); !l.empty()) {
+      auto v = parse_count(l);
+      if (!v || *v == 0) return Response::error(400, "limit: expected a positive number");
+      limit = static_cast<std::size_t>(std::min<std::int64_t>(*v, 50));
     }
     auto sources = store.top_failing_sources(q, limit);
     if (!sources) return store_error(sources.error());

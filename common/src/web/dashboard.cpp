@@ -14,20 +14,16 @@
 #include "mailreport/web/dashboard.hpp"
 
 #include <openssl/crypto.h>
-#include <sys/stat.h>
 
-#include <charconv>
-#include <cstring>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <optional>
-#include <sstream>
 #include <string_view>
 
 #include "mailreport/report/json.hpp"
 #include "mailreport/web/assets.hpp"
 #include "mailreport/web/charts.hpp"
 #include "mailreport/web/metrics_text.hpp"
+#include "web/request_args.hpp"
 
 namespace mailreport::web {
 
@@ -35,10 +31,6 @@ namespace {
 
 using nlohmann::json;
 
-constexpr std::int64_t kDay = 86400;
-constexpr std::int64_t kDefaultPeriod = 30 * kDay;
-constexpr std::size_t kDefaultLimit = 50;
-constexpr std::size_t kMaxLimit = 500;
 constexpr std::size_t kRecentAggregates = 20;
 
 // ------------------------------------------------------------------ answers
@@ -75,100 +67,6 @@ void add_page_headers(Response& r) {
 }
 
 // ------------------------------------------------------------------ parameters
-
-// A bad parameter: the answer names it.
-struct BadParam {
-  std::string message;
-};
-
-// Days from 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil).
-std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) {
-  y -= m <= 2;
-  const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const auto yoe = static_cast<unsigned>(y - era * 400);
-  const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
-}
-
-template <class T>
-std::optional<T> parse_number(std::string_view s) {
-  T v{};
-  if (s.empty()) return std::nullopt;
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc() || p != s.data() + s.size()) return std::nullopt;
-  return v;
-}
-
-// YYYY-MM-DD (UTC midnight) or epoch seconds.
-std::optional<std::int64_t> parse_time(std::string_view s) {
-  if (s.size() == 10 && s[4] == '-' && s[7] == '-') {
-    auto y = parse_number<unsigned>(s.substr(0, 4));
-    auto m = parse_number<unsigned>(s.substr(5, 2));
-    auto d = parse_number<unsigned>(s.substr(8, 2));
-    if (!y || !m || !d || *m < 1 || *m > 12 || *d < 1 || *d > 31) return std::nullopt;
-    const std::int64_t days = days_from_civil(*y, *m, *d);
-    // Reject 2026-02-31 and the like: the day must survive the round trip to next month.
-    if (*d > 28) {
-      const unsigned nm = *m == 12 ? 1 : *m + 1;
-      const std::int64_t ny = *m == 12 ? *y + 1 : *y;
-      if (days >= days_from_civil(ny, nm, 1)) return std::nullopt;
-    }
-    return days * kDay;
-  }
-  return parse_number<std::int64_t>(s);
-}
-
-std::optional<BadParam> time_arg(const Request& r, const char* name,
-                                 std::optional<std::int64_t>& out) {
-  const std::string v = r.arg(name);
-  if (v.empty()) return std::nullopt;
-  auto t = parse_time(v);
-  if (!t) {
-    return BadParam{std::string(name) + ": expected YYYY-MM-DD or epoch seconds, got \"" + v +
-                    "\""};
-  }
-  out = *t;
-  return std::nullopt;
-}
-
-std::optional<BadParam> limit_arg(const Request& r, std::size_t& out) {
-  const std::string v = r.arg("limit");
-  out = kDefaultLimit;
-  if (v.empty()) return std::nullopt;
-  auto n = parse_number<std::size_t>(v);
-  if (!n || *n == 0 || *n > kMaxLimit) {
-    return BadParam{"limit: expected a number from 1 to " + std::to_string(kMaxLimit) + ", got \"" +
-                    v + "\""};
-  }
-  out = *n;
-  return std::nullopt;
-}
-
-std::optional<BadParam> count_arg(const Request& r, const char* name, std::int64_t& out) {
-  const std::string v = r.arg(name);
-  if (v.empty()) return std::nullopt;
-  auto n = parse_number<std::int64_t>(v);
-  if (!n || *n < 0) {
-    return BadParam{std::string(name) + ": expected a non-negative number, got \"" + v + "\""};
-  }
-  out = *n;
-  return std::nullopt;
-}
-
-// domain, source_ip (when allowed), from, to.
-std::optional<BadParam> series_args(const Request& r, std::int64_t now, bool with_source,
-                                    store::SeriesQuery& q) {
-  q.domain = r.arg("domain");
-  if (with_source) q.source_ip = r.arg("source_ip");
-  std::optional<std::int64_t> from;
-  std::optional<std::int64_t> to;
-  if (auto bad = time_arg(r, "from", from)) return bad;
-  if (auto bad = time_arg(r, "to", to)) return bad;
-  q.from = from.value_or(now - kDefaultPeriod);
-  q.to = to.value_or(0);
-  return std::nullopt;
-}
 
 // ------------------------------------------------------------------ JSON of store types
 
@@ -410,7 +308,7 @@ class Dashboard {
       raw = true;
       path.remove_suffix(4);
     }
-    auto id = parse_number<std::int64_t>(path);
+    auto id = parse_count(path);
     if (!id || *id <= 0) return api_error(404, "no such report");
     auto stored = ctx_.store->get_report(*id);
     if (!stored) return store_error(stored.error());
