@@ -77,26 +77,18 @@ PostResult post(const config::WebhookConfig& hook, const std::string& body) {
     if (next == nullptr) return {false, "out of memory"};
     if (!headers) headers.reset(next);
   }
-  curl_easy_setopt(c, CURLOPT_URL, hook.url.c_str());
-  curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
-  curl_easy_setopt(c, CURLOPT_POST, 1L);
-  curl_easy_setopt(c, CURLOPT_POSTFIELDS, body.data());
-  curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
-  curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers.get());
-  curl_easy_setopt(c, CURLOPT_USERAGENT, "mailreport");
-  curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+  outbound::curl::set_post_options(c, hook.url, "http,https", body, headers.get(), "mailreport",
+                                   errbuf, &reply);
   curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(hook.timeout.count() * 1000));
-  curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, hook.allow_invalid_certs ? 0L : 1L);
-  curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, hook.allow_invalid_certs ? 0L : 2L);
+  if (hook.allow_invalid_certs) {
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
+  }
   if (!hook.auth_username.empty()) {
     curl_easy_setopt(c, CURLOPT_HTTPAUTH, static_cast<long>(CURLAUTH_BASIC));
     curl_easy_setopt(c, CURLOPT_USERNAME, hook.auth_username.c_str());
     curl_easy_setopt(c, CURLOPT_PASSWORD, hook.auth_secret.c_str());
   }
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, &outbound::curl::keep_reply_start);
-  curl_easy_setopt(c, CURLOPT_WRITEDATA, &reply);
   CURLcode rc = curl_easy_perform(c);
   if (rc != CURLE_OK) {
     return {false, outbound::curl::one_line(errbuf[0] != '\0' ? errbuf : curl_easy_strerror(rc))};

@@ -10,6 +10,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 
 namespace mailreport::outbound::curl {
 
@@ -44,6 +45,29 @@ extern "C" inline size_t keep_reply_start(char* data, size_t size, size_t nmemb,
   } catch (...) {
   }
   return n;
+}
+
+// The options every POST of ours sets: `url` over `protocols` only ("https", "http,https"),
+// `body` as is (not copied: it must outlive the transfer), `headers`, no redirects, no
+// signals, TLS peer and host verified, the error text in `errbuf` (CURL_ERROR_SIZE bytes) and
+// the answer's first bytes in `reply`. Callers add timeouts, credentials and CA settings.
+inline void set_post_options(CURL* c, const std::string& url, const char* protocols,
+                             std::string_view body, curl_slist* headers, const char* user_agent,
+                             char* errbuf, std::string* reply) {
+  curl_easy_setopt(c, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, protocols);
+  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+  curl_easy_setopt(c, CURLOPT_POST, 1L);
+  curl_easy_setopt(c, CURLOPT_POSTFIELDS, body.data());
+  curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
+  curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+  curl_easy_setopt(c, CURLOPT_USERAGENT, user_agent);
+  curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+  curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
+  curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, &keep_reply_start);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, reply);
 }
 
 // An answer or error text as one log line: control white space made spaces, trailing ones cut.

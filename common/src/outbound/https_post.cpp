@@ -42,22 +42,10 @@ class CurlHttpsPoster final : public HttpsPoster {
     if (!headers) return {SubmitStatus::TempFail, "out of memory"};
     curl_slist* more = curl_slist_append(headers.get(), "Expect:");
     if (more == nullptr) return {SubmitStatus::TempFail, "out of memory"};
-    curl_easy_setopt(c, CURLOPT_URL, url.c_str());
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https");
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
-    curl_easy_setopt(c, CURLOPT_POST, 1L);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body.data());
-    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers.get());
-    curl_easy_setopt(c, CURLOPT_USERAGENT, options_.user_agent.c_str());
-    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+    curl::set_post_options(c, url, "https", body, headers.get(), options_.user_agent.c_str(),
+                           errbuf, &reply);
     const std::string ca = options_.ca_file.string();
     if (!ca.empty()) curl_easy_setopt(c, CURLOPT_CAINFO, ca.c_str());
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, &curl::keep_reply_start);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &reply);
     curl_easy_setopt(c, CURLOPT_TIMEOUT, static_cast<long>(options_.timeout.count()));
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT,
                      static_cast<long>(std::min<std::int64_t>(options_.timeout.count(), 30)));
