@@ -228,15 +228,9 @@ class DashboardListener {
     const auto& d = cfg->dashboard;
     auto token = web::load_dashboard_token(d);
     if (!token) return std::move(token).error();
-    const std::string host = d.listen.substr(0, d.listen.rfind(':'));
-    const bool loopback = host.starts_with("127.") || host == "[::1]" || host == "localhost";
-    if (!loopback && !d.allow_non_loopback) {
-      return make_error(ErrorCode::Invalid,
-                        "dashboard.listen " + d.listen +
-                            " is not a loopback address: put a TLS reverse proxy in front "
-                            "(docs/dashboard.md) or set dashboard.allow-non-loopback");
-    }
-    if (token->empty() && (!d.allow_no_token || !loopback)) {
+    // The configuration refused a non-loopback listen address without allow-non-loopback,
+    // and allow-no-token on one (config.cpp); what is left is a missing token.
+    if (token->empty() && !d.allow_no_token) {
       return make_error(ErrorCode::Invalid,
                         "dashboard: set dashboard.token or dashboard.token-file (or "
                         "dashboard.allow-no-token, on a loopback address only)");
