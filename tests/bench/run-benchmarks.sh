@@ -8,7 +8,9 @@
 # 2. LMTP: bench-lmtp delivers small reports over loopback with 8 concurrent clients.
 # 3. Milter: bench-milter sends DKIM-signed messages through the milter protocol (unix socket
 #    and loopback TCP, 1/4/16 connections) to the no-op libmilter filter (the floor) and to
-#    mailreport-milter verifying everything and in trusted upstream mode.
+#    mailreport-milter verifying everything and in trusted upstream mode, taking turns over
+#    MILTER_ROUNDS rounds (default 5) and reporting medians; beside them the no-op filter
+#    that replies at every step. (`--filters ...,opendkim` adds OpenDKIM, by hand.)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build=${1:-$root/build/release}
@@ -53,4 +55,5 @@ echo
 "$build/tests/bench/bench-lmtp" --benchmark_counters_tabular=true
 
 echo
-"$build/tests/bench/bench-milter" --messages "${MILTER_MESSAGES:-3000}"
+"$build/tests/bench/bench-milter" --messages "${MILTER_MESSAGES:-5000}" --rounds "${MILTER_ROUNDS:-5}" \
+  --filters noop,full,trusted,noop-replies
