@@ -44,6 +44,7 @@ seed fuzz-spf
 seed fuzz-dmarc-record
 seed fuzz-tlsrpt-datagram
 seed fuzz-tlsrpt-record
+seed fuzz-dashboard-api
 printf 'LHLO x\r\nMAIL FROM:<a@b>\r\nRCPT TO:<dmarc@example.com>\r\nDATA\r\nSubject: x\r\n\r\n.\r\nQUIT\r\n' >"$work/fuzz-lmtp-session/dialogue"
 cp "$root/conf/mailreport.toml" "$work/fuzz-config/" 2>/dev/null || true
 # Authentication-Results values as Gmail, Microsoft 365 (no authserv-id) and OpenDKIM write them,
@@ -65,6 +66,16 @@ printf 'v=TLSRPTv1;rua=mailto:tls%%21reports@example.com;' >"$work/fuzz-tlsrpt-r
 printf 'v=spf1 ip4:192.0.2.0/24 include:inc.fz.example mx a:%%{d} -all\0mx.fz.example\0user@fz.example\0192.0.2.7' >"$work/fuzz-spf/include"
 printf 'v=spf1 redirect=inc.fz.example exp=inc.fz.example\0helo.example\0\0' >"$work/fuzz-spf/redirect"
 printf 'v=spf1 ip6:2001:db8::/32 ?exists:%%{ir}.%%{l1r+-}._spf.%%{d} ~all\0h\0a-b+c@fz.example\02001:db8::1' >"$work/fuzz-spf/macros"
+
+# Dashboard requests: path, name=value query lines, then (after an empty line) the
+# Authorization value (see fuzz_dashboard_api.cpp).
+printf '/api/v1/reports\ntype=dmarc\ndomain=example.com\nfrom=2025-01-01\nto=1767225600\nresult=fail\nlimit=10\noffset=5' >"$work/fuzz-dashboard-api/reports"
+printf '/api/v1/reports/1' >"$work/fuzz-dashboard-api/detail"
+printf '/api/v1/reports/2/raw' >"$work/fuzz-dashboard-api/raw"
+printf '/api/v1/timeseries/dmarc\nfrom=2024-02-29\nsource_ip=192.0.2.1\ndomain=example.org' >"$work/fuzz-dashboard-api/series"
+printf '/api/v1/charts/dmarc.svg\nfrom=2024-01-01' >"$work/fuzz-dashboard-api/chart"
+printf '/api/v1/outgoing\nlimit=500' >"$work/fuzz-dashboard-api/outgoing"
+printf '/api/v1/summary\n\nBearer wrong' >"$work/fuzz-dashboard-api/token"
 
 status=0
 for bin in "$build"/tests/fuzz/fuzz-*; do

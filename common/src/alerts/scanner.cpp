@@ -147,7 +147,7 @@ Json report_data(const store::ReportSummary& s) {
 
 class Scan {
  public:
-  Scan(const config::Config& cfg, store::Store& store) : cfg_(cfg), a_(cfg.alerts), store_(store) {}
+  Scan(const config::Config& cfg, store::Store& store) : a_(cfg.alerts), store_(store) {}
 
   Status report(const store::ReportSummary& s) {
     if (!ours(a_, s.policy_domain)) return {};
@@ -303,7 +303,6 @@ class Scan {
     return {};
   }
 
-  const config::Config& cfg_;
   const config::AlertsConfig& a_;
   store::Store& store_;
   std::vector<Warning> warnings_;
