@@ -43,7 +43,7 @@ bool istarts_with(std::string_view s, std::string_view prefix) {
 // look-up is no cost worth caching.
 void count_message(std::string_view outcome) {
   Metrics::process()
-      .counter("mailreport_lmtp_messages_total", "outcome=\"" + std::string(outcome) + "\"")
+      .counter("mailreport_lmtp_messages_total", "outcome", outcome)
       .fetch_add(1, std::memory_order_relaxed);
 }
 

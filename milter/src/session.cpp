@@ -34,8 +34,8 @@ const Counters& counters() {
     out.sessions = &m.counter("mailreport_milter_sessions_total");
     for (auto r : {auth::DmarcResult::None, auth::DmarcResult::Pass, auth::DmarcResult::Fail,
                    auth::DmarcResult::TempError, auth::DmarcResult::PermError}) {
-      out.messages[static_cast<std::size_t>(r)] = &m.counter(
-          "mailreport_milter_messages_total", "result=\"" + std::string(auth::to_string(r)) + "\"");
+      out.messages[static_cast<std::size_t>(r)] =
+          &m.counter("mailreport_milter_messages_total", "result", auth::to_string(r));
     }
     return out;
   }();

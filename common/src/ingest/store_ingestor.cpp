@@ -129,8 +129,7 @@ void count_received(const Outcome& outcome) {
                     report::ReportType::Arf, report::ReportType::Dsn}) {
     const std::size_t n = outcome.stored_by_type[static_cast<std::size_t>(type)];
     if (n == 0) continue;
-    m.counter("mailreport_reports_received_total",
-              std::string("type=\"") + report::to_string(type) + "\"")
+    m.counter("mailreport_reports_received_total", "type", report::to_string(type))
         .fetch_add(n, std::memory_order_relaxed);
   }
   if (outcome.parse_error) {

@@ -81,9 +81,9 @@ struct TlsrptBatcher::Impl {
   bool store_failing = false;  // log a store failure once until it recovers
   // This process's counters (docs/metrics.md), looked up once.
   std::atomic<std::uint64_t>& ok_metric =
-      Metrics::process().counter("mailreport_tls_datagrams_total", "result=\"ok\"");
+      Metrics::process().counter("mailreport_tls_datagrams_total", "result", "ok");
   std::atomic<std::uint64_t>& rejected_metric =
-      Metrics::process().counter("mailreport_tls_datagrams_total", "result=\"rejected\"");
+      Metrics::process().counter("mailreport_tls_datagrams_total", "result", "rejected");
 
   Impl(store::Store& s, Logger& l, std::size_t size)
       : store(s), log(l), batch_size(size == 0 ? 1 : size) {}

@@ -206,7 +206,7 @@ Result<BuildStats> AggregateBuilder::run(const BuildOptions& options) {
       // Counted once committed (docs/metrics.md); `kind` is one of the store's kind names.
       if (!batch.reports.empty()) {
         Metrics::process()
-            .counter("mailreport_aggregate_reports_built_total", "kind=\"" + kind + "\"")
+            .counter("mailreport_aggregate_reports_built_total", "kind", kind)
             .fetch_add(batch.reports.size(), std::memory_order_relaxed);
       }
       batch.reports.clear();

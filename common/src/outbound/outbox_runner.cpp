@@ -124,12 +124,9 @@ std::uint64_t min_limit(std::uint64_t a, std::uint64_t b) {
   return std::min(a, b);
 }
 
-// Counts an entry's outcome in this process's metrics (docs/metrics.md), by the entry's kind
-// (one of the store's kind constants: no character that needs escaping in a label).
+// Counts an entry's outcome in this process's metrics (docs/metrics.md), by the entry's kind.
 void count_outcome(std::string_view metric, const store::OutboxEntry& e) {
-  Metrics::process()
-      .counter(metric, "kind=\"" + e.kind + "\"")
-      .fetch_add(1, std::memory_order_relaxed);
+  Metrics::process().counter(metric, "kind", e.kind).fetch_add(1, std::memory_order_relaxed);
 }
 
 }  // namespace

@@ -26,6 +26,23 @@ std::atomic<std::uint64_t>& Metrics::counter(std::string_view name, std::string_
   return it->second->value;
 }
 
+std::string Metrics::label(std::string_view key, std::string_view value) {
+  std::string out(key);
+  out += "=\"";
+  for (char c : value) {
+    if (c == '\\' || c == '"') {
+      out += '\\';
+      out += c;
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out += c;
+    }
+  }
+  out += '"';
+  return out;
+}
+
 void Metrics::set_gauge(std::string_view name, std::string_view labels, std::int64_t value) {
   std::lock_guard lock(mu_);
   auto [it, inserted] = gauges_.try_emplace(std::make_pair(std::string(name), std::string(labels)));

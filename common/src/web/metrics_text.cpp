@@ -16,6 +16,8 @@
 // Not done: timestamps on samples (Prometheus stamps the scrape), OpenMetrics.
 #include "mailreport/web/metrics_text.hpp"
 
+#include "mailreport/util/metrics.hpp"
+
 #include <array>
 #include <map>
 #include <string_view>
@@ -69,21 +71,6 @@ std::string_view help_for(std::string_view name) {
   return "mailreport metric.";
 }
 
-// A label value in exposition syntax: \ " and LF escaped.
-std::string escape_label_value(std::string_view v) {
-  std::string out;
-  out.reserve(v.size());
-  for (char c : v) {
-    switch (c) {
-      case '\\': out += "\\\\"; break;
-      case '"': out += "\\\""; break;
-      case '\n': out += "\\n"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
-
 void append_header(std::string& out, std::string_view name, bool gauge) {
   out += "# HELP ";
   out += name;
@@ -122,7 +109,7 @@ Result<std::string> render_metrics(store::Store& store) {
   for (const store::MetricValue& v : *rows) {
     auto [it, inserted] = families.try_emplace(v.name);
     if (inserted) it->second.gauge = v.gauge;
-    std::string labels = "node=\"" + escape_label_value(v.node) + '"';
+    std::string labels = Metrics::label("node", v.node);
     if (!v.labels.empty()) labels += ',' + v.labels;
     it->second.samples.emplace_back(std::move(labels), v.value);
   }
@@ -132,17 +119,16 @@ Result<std::string> render_metrics(store::Store& store) {
     Family& f = families["mailreport_outbox_entries"];
     f.gauge = true;
     for (const store::OutboxStat& s : *stats) {
-      f.samples.emplace_back("kind=\"" + escape_label_value(s.kind) + "\",state=\"" +
-                                 escape_label_value(store::to_string(s.state)) + '"',
-                             static_cast<std::int64_t>(s.count));
+      f.samples.emplace_back(
+          Metrics::label("kind", s.kind) + ',' + Metrics::label("state", store::to_string(s.state)),
+          static_cast<std::int64_t>(s.count));
     }
   }
   if (auto depths = store.webhook_queue_depths(); depths) {
     Family& f = families["mailreport_webhook_queue_depth"];
     f.gauge = true;
     for (const auto& [webhook, pending] : *depths) {
-      f.samples.emplace_back("webhook=\"" + escape_label_value(webhook) + '"',
-                             static_cast<std::int64_t>(pending));
+      f.samples.emplace_back(Metrics::label("webhook", webhook), static_cast<std::int64_t>(pending));
     }
   }
 

@@ -125,6 +125,17 @@ TEST(Metrics, NoIncrementIsLostWhileThreadsCountAndDeltasAreTaken) {
   EXPECT_EQ(seen, std::int64_t{kThreads} * kPerThread);
 }
 
+TEST(Metrics, OneLabelIsWrittenAndEscapedForTheTextFormat) {
+  EXPECT_EQ(Metrics::label("kind", "dmarc-failure"), "kind=\"dmarc-failure\"");
+  EXPECT_EQ(Metrics::label("webhook", "a\\b\"c\nd"), "webhook=\"a\\\\b\\\"c\\nd\"");
+  Metrics m;
+  m.counter("x_total", "kind", "a\"b").fetch_add(2);
+  const auto deltas = m.take_deltas();
+  ASSERT_EQ(deltas.size(), 1U);
+  EXPECT_EQ(deltas[0].labels, "kind=\"a\\\"b\"");
+  EXPECT_EQ(deltas[0].value, 2);
+}
+
 TEST(Metrics, ProcessRegistryAndNodeName) {
   EXPECT_EQ(&Metrics::process(), &Metrics::process());
   EXPECT_FALSE(metrics_node_name().empty());

@@ -23,6 +23,15 @@ class Metrics {
  public:
   // A counter; the reference stays valid for the registry's life. Thread-safe.
   std::atomic<std::uint64_t>& counter(std::string_view name, std::string_view labels = {});
+  // A counter with one label: counter(name, label(key, value)).
+  std::atomic<std::uint64_t>& counter(std::string_view name, std::string_view key,
+                                      std::string_view value) {
+    return counter(name, label(key, value));
+  }
+
+  // One label as the text between the braces: key="value", the value escaped as Prometheus's
+  // text format asks (backslash, double quote and line feed).
+  static std::string label(std::string_view key, std::string_view value);
   // Sets a gauge (the latest value wins). Thread-safe.
   void set_gauge(std::string_view name, std::string_view labels, std::int64_t value);
 
